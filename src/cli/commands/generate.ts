@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { fail } from '../../errors.js';
+import type { ModelOptions } from '../model-options.js';
+import { addModelOptions, withModel } from '../model-options.js';
+import { floatArg, idListArg, intArg } from '../parse.js';
+
+interface GenerateCliOptions extends ModelOptions {
+  prompt?: string;
+  ids?: number[];
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  json?: boolean;
+  eos: boolean;
+}
+
+export function register(program: Command): void {
+  addModelOptions(
+    program
+      .command('generate')
+      .description('generate text: prefill the prompt, then decode with the KV cache (streams text unless --json)')
+      .option('--prompt <text>', 'text prompt (needs tokenizer.json)')
+      .option('--ids <csv>', 'prompt as token ids', idListArg('--ids'))
+      .option('--max-tokens <n>', 'tokens to generate at most', intArg('--max-tokens', 0, 1_000_000), 64)
+      .option('--temperature <t>', 'sampling temperature; 0 = greedy', floatArg('--temperature', 0, 100), 0)
+      .option('--top-k <k>', 'sample among the k most likely tokens (0 = all)', intArg('--top-k', 0), 0)
+      .option('--top-p <p>', 'nucleus sampling threshold', floatArg('--top-p', 1e-9, 1), 1)
+      .option('--seed <s>', 'sampling seed', intArg('--seed', 0), 0)
+      .option('--no-eos', 'do not stop at the end-of-sequence token')
+      .option('--json', 'print {"ids": [...generated ids...], "text": "..."} instead of streaming'),
+  ).action(async (opts: GenerateCliOptions) => {
+    if ((opts.prompt === undefined) === (opts.ids === undefined)) fail('E_BAD_OPTION', 'give exactly one of --prompt or --ids');
+    await withModel(opts, async (model, observer) => {
+      const ids: number[] = [];
+      const stream = model.generate(opts.prompt ?? opts.ids!, {
+        maxTokens: opts.maxTokens,
+        temperature: opts.temperature,
+        topK: opts.topK,
+        topP: opts.topP,
+        seed: opts.seed,
+        stopAtEos: opts.eos,
+        observer,
+      });
+      if (!opts.json && opts.prompt !== undefined) process.stdout.write(opts.prompt);
+      for await (const tok of stream) {
+        ids.push(tok.id);
+        if (!opts.json) process.stdout.write(tok.text);
+      }
+      process.stdout.write(opts.json ? `${JSON.stringify({ ids, text: model.decode(ids) })}\n` : '\n');
+    });
+  });
+}

@@ -1,0 +1,45 @@
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { MoesaicError } from '../errors.js';
+
+/**
+ * The `moesaic` command. Each subcommand is one file in ./commands exporting `register(program)`;
+ * they are found by file name, so adding a command never edits a shared list.
+ */
+export async function main(argv: string[]): Promise<void> {
+  const debug = argv.includes('--debug');
+  const program = new Command('moesaic')
+    .description('Mixture-of-Experts inference engine: run, trace, simulate and benchmark MoE models')
+    .option('--debug', 'print stack traces on errors')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.js')).sort();
+  for (const file of files) {
+    const mod = (await import(join(dir, file))) as { register?: (p: Command) => void | Promise<void> };
+    await mod.register?.(program);
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    process.exitCode = reportError(err, debug);
+  }
+}
+
+function reportError(err: unknown, debug: boolean): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message (or the help text, which exits 0)
+    return err.exitCode;
+  }
+  if (err instanceof MoesaicError) {
+    process.stderr.write(`moesaic: error [${err.code}]: ${err.message}\n`);
+    if (debug) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+  const e = err as Error;
+  process.stderr.write(`moesaic: internal error: ${e?.message ?? String(err)}\n`);
+  if (debug) process.stderr.write(`${e?.stack}\n`);
+  return 1;
+}

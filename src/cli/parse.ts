@@ -1,0 +1,45 @@
+import { fail } from '../errors.js';
+
+/**
+ * Option parsers shared by every command: each validates its range and names the option in the
+ * error, so an absurd value fails before any work starts.
+ */
+export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      fail('E_BAD_OPTION', `${name} must be an integer in [${min}, ${max}], got '${value}'`);
+    }
+    return n;
+  };
+}
+
+export function floatArg(name: string, min: number, max = Infinity) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      fail('E_BAD_OPTION', `${name} must be a number in [${min}, ${max}], got '${value}'`);
+    }
+    return n;
+  };
+}
+
+export function choiceArg<T extends string>(name: string, choices: readonly T[]) {
+  return (value: string): T => {
+    if (!(choices as readonly string[]).includes(value)) {
+      fail('E_BAD_OPTION', `${name} must be one of ${choices.join('|')}, got '${value}'`);
+    }
+    return value as T;
+  };
+}
+
+/** "1,2,3" -> [1, 2, 3]; every element a non-negative integer. */
+export function idListArg(name: string) {
+  return (value: string): number[] => {
+    const parts = value.split(',').map((s) => s.trim());
+    if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) {
+      fail('E_BAD_OPTION', `${name} must be a comma-separated list of non-negative integers, got '${value}'`);
+    }
+    return parts.map(Number);
+  };
+}

@@ -1,0 +1,36 @@
+import { fail } from '../errors.js';
+
+/**
+ * Keys and values of one sequence, per layer: [capacity, kvHeads * headDim] f32 each. `length` is how
+ * many positions are filled; a forward over T new tokens writes positions length .. length+T-1.
+ */
+export class KvCache {
+  readonly keys: Float32Array[] = [];
+  readonly values: Float32Array[] = [];
+  length = 0;
+
+  constructor(
+    layers: number,
+    readonly capacity: number,
+    readonly rowSize: number,
+  ) {
+    for (let l = 0; l < layers; l++) {
+      this.keys.push(new Float32Array(capacity * rowSize));
+      this.values.push(new Float32Array(capacity * rowSize));
+    }
+  }
+
+  /** Throws a clear error when `tokens` more positions do not fit. */
+  reserve(tokens: number): void {
+    if (this.length + tokens > this.capacity) {
+      fail(
+        'E_BAD_INPUT',
+        `sequence of ${this.length + tokens} tokens exceeds the context of ${this.capacity} positions`,
+      );
+    }
+  }
+
+  get bytes(): number {
+    return 2 * this.keys.length * this.capacity * this.rowSize * 4;
+  }
+}

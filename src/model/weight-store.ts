@@ -1,0 +1,71 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fail } from '../errors.js';
+import type { Weight } from '../tensor/weight.js';
+import { parseSafetensors } from './safetensors.js';
+
+/**
+ * The tensors of a checkpoint under their Hugging Face names, whatever the file format. Lookups are
+ * checked: a missing tensor or a wrong shape is an error naming the tensor and where it was sought.
+ */
+export class TensorStore {
+  constructor(
+    /** what the tensors came from, for error messages */
+    readonly source: string,
+    private readonly tensors: ReadonlyMap<string, Weight>,
+  ) {}
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  /** The tensor, checked against the shape the architecture expects. */
+  get(name: string, shape?: readonly number[]): Weight {
+    const w = this.tensors.get(name);
+    if (!w) fail('E_MISSING_TENSOR', `tensor '${name}' not found in ${this.source}`);
+    if (shape && (shape.length !== w.shape.length || shape.some((d, i) => d !== w.shape[i]))) {
+      fail('E_BAD_CHECKPOINT', `tensor '${name}' in ${this.source} has shape [${w.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    }
+    return w;
+  }
+
+  /** The tensor if present, shape-checked. */
+  optional(name: string, shape?: readonly number[]): Weight | undefined {
+    return this.tensors.has(name) ? this.get(name, shape) : undefined;
+  }
+
+  get names(): string[] {
+    return [...this.tensors.keys()];
+  }
+}
+
+/**
+ * All tensors of a Hugging Face folder: `model.safetensors`, or the shards listed by
+ * `model.safetensors.index.json`. Files are memory-mapped by `mapFile`, so opening a large model costs
+ * page-table entries, not a copy; pages are read from disk the first time a kernel touches them.
+ */
+export function openSafetensorsFolder(dir: string, mapFile: (path: string) => ArrayBuffer): TensorStore {
+  const index = join(dir, 'model.safetensors.index.json');
+  let files: string[];
+  if (existsSync(index)) {
+    let weightMap: Record<string, string>;
+    try {
+      weightMap = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map;
+    } catch (e) {
+      fail('E_BAD_CHECKPOINT', `${index}: not a valid index (${(e as Error).message})`);
+    }
+    if (!weightMap || typeof weightMap !== 'object') fail('E_BAD_CHECKPOINT', `${index}: missing 'weight_map'`);
+    files = [...new Set(Object.values(weightMap))].sort();
+  } else if (existsSync(join(dir, 'model.safetensors'))) {
+    files = ['model.safetensors'];
+  } else {
+    fail('E_BAD_CHECKPOINT', `${dir}: no model.safetensors or model.safetensors.index.json found`);
+  }
+  const tensors = new Map<string, Weight>();
+  for (const file of files) {
+    const path = join(dir, file);
+    if (!existsSync(path)) fail('E_BAD_CHECKPOINT', `${path}: listed in the index but missing`);
+    for (const [name, w] of parseSafetensors(mapFile(path), path)) tensors.set(name, w);
+  }
+  return new TensorStore(`${dir} (${files.join(', ')})`, tensors);
+}
