@@ -1,0 +1,56 @@
+{
+  # The native kernels (docs/kernels.md). The kernel source native/kernels-impl.h is compiled three
+  # times, once per instruction set, each in its own static library because gyp has no per-file
+  # flags; native/dispatch.cc picks one at run time with __builtin_cpu_supports.
+  'variables': {
+    'moesaic_kernel_cflags': ['-O3', '-fPIC', '-fno-exceptions', '-fno-rtti'],
+  },
+  'targets': [
+    {
+      'target_name': 'moesaic_kernels_portable',
+      'type': 'static_library',
+      'sources': ['native/kernels-portable.cc'],
+      'cflags_cc': ['<@(moesaic_kernel_cflags)'],
+      'conditions': [["target_arch=='x64'", {'defines': ['MOESAIC_X86']}]],
+    },
+    {
+      'target_name': 'moesaic_kernels_avx2',
+      'type': 'static_library',
+      'sources': ['native/kernels-avx2.cc'],
+      'cflags_cc': ['<@(moesaic_kernel_cflags)', '-mavx2', '-mfma', '-mf16c'],
+      'defines': ['MOESAIC_X86'],
+    },
+    {
+      'target_name': 'moesaic_kernels_avx512',
+      'type': 'static_library',
+      'sources': ['native/kernels-avx512.cc'],
+      'cflags_cc': [
+        '<@(moesaic_kernel_cflags)',
+        '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq', '-mavx2', '-mfma', '-mf16c',
+        '-mprefer-vector-width=512',
+      ],
+      'defines': ['MOESAIC_X86'],
+    },
+    {
+      'target_name': 'moesaic_native',
+      'sources': [
+        'native/binding.cc',
+        'native/dispatch.cc',
+        'native/mapfile.cc',
+        'native/pool.cc',
+      ],
+      'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS'],
+      'cflags!': ['-fno-exceptions'],
+      'cflags_cc!': ['-fno-exceptions'],
+      'cflags_cc': ['-O3', '-fexceptions'],
+      'dependencies': ['moesaic_kernels_portable'],
+      'conditions': [
+        ["target_arch=='x64'", {
+          'defines': ['MOESAIC_X86'],
+          'dependencies': ['moesaic_kernels_avx2', 'moesaic_kernels_avx512'],
+        }],
+      ],
+    },
+  ],
+}

@@ -1,0 +1,255 @@
+// The N-API surface of the addon. Arrays arrive as TypedArrays and are used in place (zero copy:
+// the data pointer already includes the view's byte offset, so weight views into an mmapped file
+// cost nothing). Every length is checked here against the sizes the op will touch, so a wrong call
+// from JavaScript throws instead of reading or writing out of bounds; src/tensor/cpu-backend.ts
+// checks first and gives the friendlier, tensor-naming message.
+#include <napi.h>
+
+#include <cmath>
+#include <initializer_list>
+#include <string>
+
+#include "dispatch.h"
+#include "dtype.h"
+#include "mapfile.h"
+
+namespace moesaic {
+namespace {
+
+/**
+ * The arguments of one call, read with napi_get_cb_info into a fixed array. Napi::CallbackInfo heap-
+ * allocates when a call has more than 6 arguments (matmul has 9, attention 10), and these functions
+ * run hundreds of times per decoded token, so the hot entry points use this instead.
+ */
+class Args {
+ public:
+  static constexpr size_t kMax = 12;
+  Args(napi_env env, napi_callback_info info) : env_(env) {
+    napi_get_cb_info(env, info, &argc_, argv_, nullptr, nullptr);
+  }
+  Napi::Env Env() const { return env_; }
+  size_t Length() const { return argc_; }
+  Napi::Value operator[](size_t i) const { return i < argc_ && i < kMax ? Napi::Value(env_, argv_[i]) : env_.Undefined(); }
+
+ private:
+  Napi::Env env_;
+  size_t argc_ = kMax;
+  napi_value argv_[kMax];
+};
+
+// Adapts `Napi::Value f(const Args&)` to a raw N-API callback, turning C++ exceptions into JS ones.
+template <Napi::Value (*F)(const Args&)>
+napi_value entry(napi_env env, napi_callback_info info) {
+  try {
+    return F(Args(env, info));
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+template <Napi::Value (*F)(const Args&)>
+void exportFn(Napi::Env env, Napi::Object exports, const char* name) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, entry<F>, nullptr, &fn));
+  exports.Set(name, Napi::Value(env, fn));
+}
+
+struct ArrayView {
+  void* data;
+  size_t length;  // elements
+  napi_typedarray_type type;
+};
+
+ArrayView arrayArg(const Args& info, size_t i, const char* op, const char* name) {
+  napi_value v = info[i];
+  bool isTyped = false;
+  napi_is_typedarray(info.Env(), v, &isTyped);
+  if (!isTyped) throw Napi::TypeError::New(info.Env(), std::string(op) + ": " + name + " must be a TypedArray");
+  ArrayView a{};
+  napi_status s = napi_get_typedarray_info(info.Env(), v, &a.type, &a.length, &a.data, nullptr, nullptr);
+  if (s != napi_ok) throw Napi::Error::New(info.Env(), std::string(op) + ": cannot read " + name);
+  return a;
+}
+
+float* f32Arg(const Args& info, size_t i, const char* op, const char* name, size_t need) {
+  ArrayView a = arrayArg(info, i, op, name);
+  if (a.type != napi_float32_array)
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": " + name + " must be a Float32Array");
+  if (a.length < need)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": " + name + " has " + std::to_string(a.length) +
+                                                " elements, needs " + std::to_string(need));
+  return static_cast<float*>(a.data);
+}
+
+// A weight: Float32Array for f32, Uint16Array of raw bits for bf16/f16.
+const void* weightArg(const Args& info, size_t i, int dtype, const char* op, const char* name,
+                      size_t need) {
+  ArrayView a = arrayArg(info, i, op, name);
+  const bool ok = dtype == kF32 ? a.type == napi_float32_array
+                                : (dtype == kBF16 || dtype == kF16) && a.type == napi_uint16_array;
+  if (!ok)
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": " + name + " has the wrong array type for dtype code " +
+                                               std::to_string(dtype));
+  if (a.length < need)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": " + name + " has " + std::to_string(a.length) +
+                                                " elements, needs " + std::to_string(need));
+  return a.data;
+}
+
+size_t sizeArg(const Args& info, size_t i, const char* op, const char* name) {
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d != std::floor(d) || d > 9.0e15)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": " + name + " must be a non-negative integer");
+  return static_cast<size_t>(d);
+}
+
+// Product of sizes, refusing overflow (a huge product would otherwise wrap and pass the length checks).
+size_t prod(const Args& info, std::initializer_list<size_t> xs) {
+  size_t p = 1;
+  for (size_t x : xs)
+    if (__builtin_mul_overflow(p, x, &p)) throw Napi::RangeError::New(info.Env(), "size overflow");
+  return p;
+}
+
+int intArg(const Args& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
+
+void need(const Args& info, size_t n, const char* op) {
+  if (info.Length() < n)
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": expected " + std::to_string(n) + " arguments");
+}
+
+// matmul(y, x, w, wDtype, rows, n, k, bias | null, biasDtype)
+Napi::Value Matmul(const Args& info) {
+  need(info, 9, "matmul");
+  MatmulArgs a{};
+  a.rows = sizeArg(info, 4, "matmul", "rows");
+  a.n = sizeArg(info, 5, "matmul", "n");
+  a.k = sizeArg(info, 6, "matmul", "k");
+  a.wDtype = intArg(info, 3);
+  a.y = f32Arg(info, 0, "matmul", "y", prod(info, {a.rows, a.n}));
+  a.x = f32Arg(info, 1, "matmul", "x", prod(info, {a.rows, a.k}));
+  a.w = weightArg(info, 2, a.wDtype, "matmul", "w", prod(info, {a.n, a.k}));
+  if (!info[7].IsNull() && !info[7].IsUndefined()) {
+    a.biasDtype = intArg(info, 8);
+    a.bias = weightArg(info, 7, a.biasDtype, "matmul", "bias", a.n);
+  }
+  runMatmul(a);
+  return info.Env().Undefined();
+}
+
+// rmsNorm(y, x, g, gDtype, rows, dim, eps)
+Napi::Value RmsNorm(const Args& info) {
+  need(info, 7, "rmsNorm");
+  RmsNormArgs a{};
+  a.rows = sizeArg(info, 4, "rmsNorm", "rows");
+  a.dim = sizeArg(info, 5, "rmsNorm", "dim");
+  a.gDtype = intArg(info, 3);
+  a.eps = info[6].As<Napi::Number>().FloatValue();
+  a.y = f32Arg(info, 0, "rmsNorm", "y", prod(info, {a.rows, a.dim}));
+  a.x = f32Arg(info, 1, "rmsNorm", "x", prod(info, {a.rows, a.dim}));
+  a.g = weightArg(info, 2, a.gDtype, "rmsNorm", "g", a.dim);
+  runRmsNorm(a);
+  return info.Env().Undefined();
+}
+
+// rope(x, tokens, heads, headDim, pos0, theta)
+Napi::Value Rope(const Args& info) {
+  need(info, 6, "rope");
+  RopeArgs a{};
+  a.tokens = sizeArg(info, 1, "rope", "tokens");
+  a.heads = sizeArg(info, 2, "rope", "heads");
+  a.headDim = sizeArg(info, 3, "rope", "headDim");
+  a.pos0 = static_cast<double>(sizeArg(info, 4, "rope", "pos0"));
+  a.theta = info[5].As<Napi::Number>().DoubleValue();
+  if (a.headDim % 2 != 0) throw Napi::RangeError::New(info.Env(), "rope: headDim must be even");
+  a.x = f32Arg(info, 0, "rope", "x", prod(info, {a.tokens, a.heads, a.headDim}));
+  runRope(a);
+  return info.Env().Undefined();
+}
+
+// attention(out, q, k, v, tokens, pos0, heads, kvHeads, headDim, window)
+Napi::Value Attention(const Args& info) {
+  need(info, 10, "attention");
+  AttentionArgs a{};
+  a.tokens = sizeArg(info, 4, "attention", "tokens");
+  a.pos0 = sizeArg(info, 5, "attention", "pos0");
+  a.heads = sizeArg(info, 6, "attention", "heads");
+  a.kvHeads = sizeArg(info, 7, "attention", "kvHeads");
+  a.headDim = sizeArg(info, 8, "attention", "headDim");
+  a.window = sizeArg(info, 9, "attention", "window");
+  if (a.kvHeads == 0 || a.heads % a.kvHeads != 0)
+    throw Napi::RangeError::New(info.Env(), "attention: heads must be a multiple of kvHeads");
+  const size_t ctx = a.pos0 + a.tokens;
+  a.out = f32Arg(info, 0, "attention", "out", prod(info, {a.tokens, a.heads, a.headDim}));
+  a.q = f32Arg(info, 1, "attention", "q", prod(info, {a.tokens, a.heads, a.headDim}));
+  a.k = f32Arg(info, 2, "attention", "kCache", prod(info, {ctx, a.kvHeads, a.headDim}));
+  a.v = f32Arg(info, 3, "attention", "vCache", prod(info, {ctx, a.kvHeads, a.headDim}));
+  runAttention(a);
+  return info.Env().Undefined();
+}
+
+// siluMul(out, gate, up, n)
+Napi::Value SiluMul(const Args& info) {
+  need(info, 4, "siluMul");
+  SiluMulArgs a{};
+  a.n = sizeArg(info, 3, "siluMul", "n");
+  a.out = f32Arg(info, 0, "siluMul", "out", a.n);
+  a.gate = f32Arg(info, 1, "siluMul", "gate", a.n);
+  a.up = f32Arg(info, 2, "siluMul", "up", a.n);
+  runSiluMul(a);
+  return info.Env().Undefined();
+}
+
+Napi::Value Isa(const Args& info) { return Napi::String::New(info.Env(), currentIsa()); }
+
+Napi::Value SetIsa(const Args& info) {
+  need(info, 1, "setIsa");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (!selectIsa(name)) {
+    std::string have;
+    for (const std::string& s : supportedIsas()) have += (have.empty() ? "" : ", ") + s;
+    throw Napi::Error::New(info.Env(), "instruction set '" + name + "' is not available on this CPU (available: " +
+                                           have + ")");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value SupportedIsas(const Args& info) {
+  std::vector<std::string> all = supportedIsas();
+  Napi::Array out = Napi::Array::New(info.Env(), all.size());
+  for (size_t i = 0; i < all.size(); i++) out.Set(static_cast<uint32_t>(i), all[i]);
+  return out;
+}
+
+Napi::Value GetThreads(const Args& info) { return Napi::Number::New(info.Env(), threadCount()); }
+
+Napi::Value SetThreads(const Args& info) {
+  need(info, 1, "setThreads");
+  size_t n = sizeArg(info, 0, "setThreads", "n");
+  if (n < 1 || n > 256) throw Napi::RangeError::New(info.Env(), "setThreads: n must be in 1..256");
+  setThreadCount(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exportFn<Matmul>(env, exports, "matmul");
+  exportFn<RmsNorm>(env, exports, "rmsNorm");
+  exportFn<Rope>(env, exports, "rope");
+  exportFn<Attention>(env, exports, "attention");
+  exportFn<SiluMul>(env, exports, "siluMul");
+  exportFn<Isa>(env, exports, "isa");
+  exportFn<SetIsa>(env, exports, "setIsa");
+  exportFn<SupportedIsas>(env, exports, "supportedIsas");
+  exportFn<GetThreads>(env, exports, "getThreads");
+  exportFn<SetThreads>(env, exports, "setThreads");
+  exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace moesaic
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return moesaic::Init(env, exports); }
+
+NODE_API_MODULE(moesaic_native, InitModule)

@@ -1,0 +1,227 @@
+#include "dispatch.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+#include "pool.h"
+
+namespace moesaic {
+namespace {
+
+// Below this many multiply-adds per part, waking another thread costs more than it saves.
+constexpr size_t kMinWorkPerPart = 1 << 16;
+
+bool cpuHas(const std::string& isa) {
+  if (isa == "portable") return true;
+#if defined(MOESAIC_X86)
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (isa == "avx2") return avx2;
+  if (isa == "avx512")
+    return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#endif
+  return false;
+}
+
+const Kernels* tableFor(const std::string& isa) {
+  if (isa == "portable") return &kPortableKernels;
+#if defined(MOESAIC_X86)
+  if (isa == "avx2") return &kAvx2Kernels;
+  if (isa == "avx512") return &kAvx512Kernels;
+#endif
+  return nullptr;
+}
+
+const Kernels* bestTable() {
+  std::vector<std::string> all = supportedIsas();
+  return tableFor(all.back());
+}
+
+std::atomic<const Kernels*> active{bestTable()};
+
+// The CPUs this process may run on (respects taskset / container cpusets, unlike the count of CPUs
+// online), so the default pool never oversubscribes the cores it actually has.
+int defaultThreads() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, std::min(CPU_COUNT(&set), 256));
+#endif
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(std::min(n, 256u));
+}
+
+// Process-wide and never destroyed: worker threads must not be joined from static destructors while
+// Node tears the process down.
+ThreadPool& pool() {
+  static ThreadPool* p = new ThreadPool(defaultThreads());
+  return *p;
+}
+
+int partsFor(size_t work, size_t maxUseful) {
+  size_t byWork = work / kMinWorkPerPart;
+  size_t parts = std::min<size_t>({static_cast<size_t>(pool().size()), byWork, maxUseful});
+  return parts < 1 ? 1 : static_cast<int>(parts);
+}
+
+size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// Each op is cut into kChunksPerPart chunks per thread worth using; the pool hands chunks out through
+// an atomic counter, so a thread whose core is busy with another process takes fewer of them instead
+// of holding everyone up, as a static split would. Which thread computes a chunk never changes its
+// values (see kernels-impl.h), so results do not depend on the thread count.
+constexpr size_t kChunksPerPart = 4;
+
+// ---- matmul: over output columns in blocks (each chunk streams its own slice of the weights), or
+// over rows when there are too few columns to share.
+struct MatmulJob {
+  const Kernels* k;
+  const MatmulArgs* a;
+  size_t chunk;
+  bool byCols;
+};
+
+void matmulChunk(void* ctx, size_t c, float*) {
+  const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
+  const size_t limit = j.byCols ? j.a->n : j.a->rows;
+  const size_t b = std::min(limit, c * j.chunk), e = std::min(limit, b + j.chunk);
+  if (j.byCols)
+    j.k->matmul(*j.a, 0, j.a->rows, b, e);
+  else
+    j.k->matmul(*j.a, b, e, 0, j.a->n);
+}
+
+// ---- attention: contiguous ranges of (token, head) items with equal shares of the causal cost
+// (a later token sees more positions), so prefill chunks are of even size.
+constexpr size_t kMaxChunks = 256 * kChunksPerPart;
+
+struct AttentionJob {
+  const Kernels* k;
+  const AttentionArgs* a;
+  size_t bounds[kMaxChunks + 1];
+};
+
+size_t visible(const AttentionArgs& a, size_t t) {
+  size_t pos = a.pos0 + t;
+  return a.window > 0 && pos + 1 > a.window ? a.window : pos + 1;
+}
+
+void attentionChunk(void* ctx, size_t c, float* scratch) {
+  const AttentionJob& j = *static_cast<const AttentionJob*>(ctx);
+  if (j.bounds[c] < j.bounds[c + 1]) j.k->attention(*j.a, j.bounds[c], j.bounds[c + 1], scratch);
+}
+
+// ---- rows / tokens / elements: equal contiguous ranges.
+struct RangeJob {
+  const Kernels* k;
+  const void* args;
+  size_t chunk, total;
+  void (*body)(const Kernels* k, const void* args, size_t b, size_t e, float* scratch);
+};
+
+void rangeChunk(void* ctx, size_t c, float* scratch) {
+  const RangeJob& j = *static_cast<const RangeJob*>(ctx);
+  const size_t b = std::min(j.total, c * j.chunk), e = std::min(j.total, b + j.chunk);
+  if (b < e) j.body(j.k, j.args, b, e, scratch);
+}
+
+// Runs body over [0, total) in chunks of a multiple of `align`, on `parts` threads' worth of chunks.
+void runRange(const Kernels* k, const void* args, size_t total, size_t align, int parts, size_t scratch,
+              void (*body)(const Kernels*, const void*, size_t, size_t, float*)) {
+  const size_t chunks = parts == 1 ? 1 : std::min(total, static_cast<size_t>(parts) * kChunksPerPart);
+  RangeJob job{k, args, 0, total, body};
+  job.chunk = chunks ? ceilDiv(ceilDiv(total, chunks), align) * align : total;
+  pool().run(job.chunk ? ceilDiv(total, job.chunk) : 1, rangeChunk, &job, scratch);
+}
+
+}  // namespace
+
+std::vector<std::string> supportedIsas() {
+  std::vector<std::string> out;
+  for (const char* name : {"portable", "avx2", "avx512"})
+    if (cpuHas(name) && tableFor(name)) out.push_back(name);
+  return out;
+}
+
+const char* currentIsa() { return active.load()->name; }
+
+bool selectIsa(const std::string& name) {
+  const Kernels* t = tableFor(name);
+  if (!t || !cpuHas(name)) return false;
+  active.store(t);
+  return true;
+}
+
+int threadCount() { return pool().size(); }
+
+void setThreadCount(int n) { pool().resize(std::max(1, std::min(n, 256))); }
+
+void runMatmul(const MatmulArgs& a) {
+  const Kernels* k = active.load();
+  const size_t maxParts = std::max(ceilDiv(a.n, k->matmulColBlock), a.rows);
+  const int parts = partsFor(a.rows * a.n * std::max<size_t>(a.k, 1), maxParts);
+  if (parts == 1) {
+    k->matmul(a, 0, a.rows, 0, a.n);
+    return;
+  }
+  const size_t cb = k->matmulColBlock;
+  const size_t chunks = static_cast<size_t>(parts) * kChunksPerPart;
+  MatmulJob job{k, &a, 0, a.n >= chunks * cb || a.rows < static_cast<size_t>(parts)};
+  job.chunk = job.byCols ? ceilDiv(ceilDiv(a.n, chunks), cb) * cb : ceilDiv(a.rows, std::min(chunks, a.rows));
+  pool().run(ceilDiv(job.byCols ? a.n : a.rows, job.chunk), matmulChunk, &job);
+}
+
+void runRmsNorm(const RmsNormArgs& a) {
+  const Kernels* k = active.load();
+  const int parts = partsFor(a.rows * a.dim * 2, a.rows);
+  if (parts == 1) return k->rmsNorm(a, 0, a.rows);
+  runRange(k, &a, a.rows, 1, parts, 0, [](const Kernels* k, const void* p, size_t b, size_t e, float*) {
+    k->rmsNorm(*static_cast<const RmsNormArgs*>(p), b, e);
+  });
+}
+
+void runRope(const RopeArgs& a) {
+  const Kernels* k = active.load();
+  // Trigonometry costs about as much as rotating ~32 heads' worth of elements.
+  const int parts = partsFor(a.tokens * (a.heads + 32) * a.headDim, a.tokens);
+  runRange(k, &a, a.tokens, 1, parts, a.headDim, [](const Kernels* k, const void* p, size_t b, size_t e, float* s) {
+    k->rope(*static_cast<const RopeArgs*>(p), b, e, s);
+  });
+}
+
+void runAttention(const AttentionArgs& a) {
+  const Kernels* k = active.load();
+  const size_t items = a.tokens * a.heads;
+  size_t cost = 0;
+  for (size_t t = 0; t < a.tokens; t++) cost += visible(a, t);
+  const int parts = partsFor(cost * a.heads * a.headDim * 2, items);
+  const size_t chunks = parts == 1 ? 1 : std::min(items, static_cast<size_t>(parts) * kChunksPerPart);
+  AttentionJob job;
+  job.k = k;
+  job.a = &a;
+  job.bounds[0] = 0;
+  const size_t perChunk = ceilDiv(cost * a.heads, std::max<size_t>(chunks, 1));
+  size_t acc = 0, item = 0;
+  for (size_t c = 1; c < chunks; c++) {
+    while (item < items && acc < perChunk * c) acc += visible(a, item++ / a.heads);
+    job.bounds[c] = item;
+  }
+  job.bounds[chunks] = items;
+  pool().run(chunks, attentionChunk, &job, a.tokens ? visible(a, a.tokens - 1) : 1);
+}
+
+void runSiluMul(const SiluMulArgs& a) {
+  const Kernels* k = active.load();
+  const int parts = partsFor(a.n * 8, a.n);
+  if (parts == 1) return k->siluMul(a, 0, a.n);
+  runRange(k, &a, a.n, 16, parts, 0, [](const Kernels* k, const void* p, size_t b, size_t e, float*) {
+    k->siluMul(*static_cast<const SiluMulArgs*>(p), b, e);
+  });
+}
+
+}  // namespace moesaic

@@ -1,0 +1,27 @@
+// Chooses the kernel table for this CPU and splits each op across the thread pool.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+
+namespace moesaic {
+
+// Names of the instruction sets this CPU can run, best last ("portable" always first).
+std::vector<std::string> supportedIsas();
+// The active kernel table's name.
+const char* currentIsa();
+// Selects a table by name; returns false when unknown or unsupported here (nothing changes).
+bool selectIsa(const std::string& name);
+
+int threadCount();
+void setThreadCount(int n);
+
+void runMatmul(const MatmulArgs& a);
+void runRmsNorm(const RmsNormArgs& a);
+void runRope(const RopeArgs& a);
+void runAttention(const AttentionArgs& a);
+void runSiluMul(const SiluMulArgs& a);
+
+}  // namespace moesaic

@@ -1,0 +1,137 @@
+import { fail, MoesaicError } from '../errors.js';
+import type { Backend } from './backend.js';
+import { DTYPE_CODE } from './dtype.js';
+import type { IsaName } from './native.js';
+import { ISA_NAMES, nativeAddon } from './native.js';
+import type { Weight } from './weight.js';
+
+/**
+ * The `cpu` backend: the native addon's SIMD kernels (AVX-512 / AVX2 / portable, chosen at run time)
+ * on a persistent thread pool. Same functions as `refBackend` (the specification), f32 activations and
+ * accumulation; bf16/f16 weights are widened inside the kernels. The addon loads on first use, so
+ * importing this module never fails on a machine where it was not built.
+ *
+ * Each op checks its arguments here, naming the tensor at fault, before the zero-copy native call.
+ */
+
+function checkWeight(op: string, w: Weight, need: number, role: string): void {
+  const want = w.dtype === 'f32' ? Float32Array : Uint16Array;
+  if (!(w.data instanceof want)) {
+    fail('E_BAD_INPUT', `${op}: ${role} ${w.name} has dtype ${w.dtype} but its data is a ${w.data.constructor.name}`);
+  }
+  if (w.data.length < need) {
+    fail('E_BAD_INPUT', `${op}: ${role} ${w.name} has ${w.data.length} elements, needs ${need}`);
+  }
+}
+
+function checkArray(op: string, name: string, a: Float32Array, need: number): void {
+  if (a.length < need) fail('E_BAD_INPUT', `${op}: ${name} has ${a.length} elements, needs ${need}`);
+}
+
+function checkCount(op: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0) fail('E_BAD_INPUT', `${op}: ${name} must be a non-negative integer, got ${v}`);
+}
+
+export const cpuBackend: Backend = {
+  name: 'cpu',
+
+  matmul(y, x, w, rows, bias) {
+    if (w.shape.length !== 2) fail('E_BAD_INPUT', `matmul: weight ${w.name} must be 2-D, has shape [${w.shape.join(', ')}]`);
+    const [n, k] = w.shape as [number, number];
+    checkCount('matmul', 'rows', rows);
+    checkWeight('matmul', w, n * k, 'weight');
+    checkArray('matmul', 'x', x, rows * k);
+    checkArray('matmul', 'y', y, rows * n);
+    if (bias) checkWeight('matmul', bias, n, 'bias');
+    nativeAddon().matmul(y, x, w.data, DTYPE_CODE[w.dtype], rows, n, k, bias ? bias.data : null, bias ? DTYPE_CODE[bias.dtype] : 0);
+  },
+
+  rmsNorm(y, x, g, rows, eps) {
+    const dim = g.shape[0]!;
+    checkCount('rmsNorm', 'rows', rows);
+    checkWeight('rmsNorm', g, dim, 'gain');
+    checkArray('rmsNorm', 'x', x, rows * dim);
+    checkArray('rmsNorm', 'y', y, rows * dim);
+    nativeAddon().rmsNorm(y, x, g.data, DTYPE_CODE[g.dtype], rows, dim, eps);
+  },
+
+  rope(x, tokens, heads, headDim, pos0, theta) {
+    for (const [name, v] of [['tokens', tokens], ['heads', heads], ['headDim', headDim], ['pos0', pos0]] as const) {
+      checkCount('rope', name, v);
+    }
+    if (headDim % 2 !== 0) fail('E_BAD_INPUT', `rope: headDim must be even, got ${headDim}`);
+    checkArray('rope', 'x', x, tokens * heads * headDim);
+    nativeAddon().rope(x, tokens, heads, headDim, pos0, theta);
+  },
+
+  attention(out, q, kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window) {
+    const counts = [['tokens', tokens], ['pos0', pos0], ['heads', heads], ['kvHeads', kvHeads], ['headDim', headDim], ['window', window]] as const;
+    for (const [name, v] of counts) checkCount('attention', name, v);
+    if (kvHeads === 0 || heads % kvHeads !== 0) {
+      fail('E_BAD_INPUT', `attention: heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);
+    }
+    const qLen = tokens * heads * headDim;
+    const kvLen = (pos0 + tokens) * kvHeads * headDim;
+    checkArray('attention', 'q', q, qLen);
+    checkArray('attention', 'out', out, qLen);
+    checkArray('attention', 'kCache', kCache, kvLen);
+    checkArray('attention', 'vCache', vCache, kvLen);
+    nativeAddon().attention(out, q, kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window);
+  },
+
+  siluMul(out, gate, up, n) {
+    checkCount('siluMul', 'n', n);
+    checkArray('siluMul', 'gate', gate, n);
+    checkArray('siluMul', 'up', up, n);
+    checkArray('siluMul', 'out', out, n);
+    nativeAddon().siluMul(out, gate, up, n);
+  },
+};
+
+/** Threads the kernels use, the calling thread included (default: the machine's logical cores). */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > 256) fail('E_BAD_OPTION', `threads: expected an integer in 1..256, got ${n}`);
+  nativeAddon().setThreads(n);
+}
+
+export function getThreads(): number {
+  return nativeAddon().getThreads();
+}
+
+/** The instruction set the kernels run with now ('portable', 'avx2' or 'avx512'). */
+export function isa(): IsaName {
+  return nativeAddon().isa();
+}
+
+/** Instruction sets this CPU can run, worst to best (the best is the default). */
+export function supportedIsas(): IsaName[] {
+  return nativeAddon().supportedIsas();
+}
+
+/** Switch the kernels to another instruction set (tests cover every path this way); throws if the CPU lacks it. */
+export function setIsa(name: IsaName): void {
+  if (!ISA_NAMES.includes(name)) fail('E_BAD_OPTION', `isa: expected one of ${ISA_NAMES.join(', ')}, got ${String(name)}`);
+  try {
+    nativeAddon().setIsa(name);
+  } catch (e) {
+    if (e instanceof MoesaicError) throw e;
+    fail('E_NATIVE', e instanceof Error ? e.message : String(e));
+  }
+}
+
+/**
+ * Memory-map a whole file read-only-in-effect (MAP_PRIVATE: a stray write is copy-on-write and never
+ * reaches the file) as an ArrayBuffer, unmapped when the buffer is garbage-collected. Weights are
+ * typed views into it, so loading a model copies nothing. An empty file gives an empty buffer.
+ */
+export function mapFile(path: string): ArrayBuffer {
+  const addon = nativeAddon();
+  try {
+    return addon.mapFile(path);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    fail('E_IO', msg.includes(path) ? msg : `cannot map ${path}: ${msg}`);
+  }
+}
+
+export type { IsaName };

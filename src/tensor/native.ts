@@ -1,0 +1,102 @@
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MoesaicError, fail } from '../errors.js';
+
+/**
+ * The native addon (native/, built by node-gyp into build/Release/moesaic_native.node): SIMD kernels
+ * with run-time ISA dispatch and a thread pool, plus mmap. This module only loads it and states its
+ * raw interface; src/tensor/cpu-backend.ts wraps it as a `Backend` with argument checks.
+ *
+ * Arrays are passed zero-copy: the C++ side uses the TypedArray's memory (byte offset included), so a
+ * Uint16Array view into an mmapped weight file is read in place.
+ */
+
+/** Instruction sets the kernels are compiled for, worst to best. */
+export type IsaName = 'portable' | 'avx2' | 'avx512';
+export const ISA_NAMES: readonly IsaName[] = ['portable', 'avx2', 'avx512'];
+
+/** Weight arrays: Float32Array for f32, Uint16Array of raw bits for bf16/f16. */
+type WeightArray = Float32Array | Uint16Array;
+
+export interface NativeAddon {
+  /** y[rows, n] = x[rows, k] · Wᵀ (+ bias); dtype codes as DTYPE_CODE in dtype.ts. */
+  matmul(
+    y: Float32Array,
+    x: Float32Array,
+    w: WeightArray,
+    wDtype: number,
+    rows: number,
+    n: number,
+    k: number,
+    bias: WeightArray | null,
+    biasDtype: number,
+  ): void;
+  rmsNorm(y: Float32Array, x: Float32Array, g: WeightArray, gDtype: number, rows: number, dim: number, eps: number): void;
+  rope(x: Float32Array, tokens: number, heads: number, headDim: number, pos0: number, theta: number): void;
+  attention(
+    out: Float32Array,
+    q: Float32Array,
+    kCache: Float32Array,
+    vCache: Float32Array,
+    tokens: number,
+    pos0: number,
+    heads: number,
+    kvHeads: number,
+    headDim: number,
+    window: number,
+  ): void;
+  siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  isa(): IsaName;
+  setIsa(name: string): void;
+  supportedIsas(): IsaName[];
+  getThreads(): number;
+  setThreads(n: number): void;
+  /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */
+  mapFile(path: string): ArrayBuffer;
+}
+
+/** build/Release/moesaic_native.node, relative to the package root (this file is dist/src/tensor/native.js). */
+export const ADDON_PATH = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'build', 'Release', 'moesaic_native.node');
+
+let addon: NativeAddon | undefined;
+
+/**
+ * The loaded addon (loaded once; a process has one copy of the kernels). MOESAIC_ISA=portable|avx2|avx512
+ * forces an instruction set at load, for testing a path or working around a CPU quirk.
+ */
+export function nativeAddon(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  let loaded: NativeAddon;
+  try {
+    loaded = require(ADDON_PATH) as NativeAddon;
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    fail('E_NATIVE', `native addon not built: run npm install (node-gyp) to build ${ADDON_PATH} (${why})`);
+  }
+  const forced = process.env['MOESAIC_ISA'];
+  if (forced) {
+    if (!(ISA_NAMES as readonly string[]).includes(forced)) {
+      fail('E_BAD_OPTION', `MOESAIC_ISA=${forced}: expected one of ${ISA_NAMES.join(', ')}`);
+    }
+    try {
+      loaded.setIsa(forced);
+    } catch (e) {
+      fail('E_NATIVE', `MOESAIC_ISA=${forced}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  addon = loaded;
+  return addon;
+}
+
+/** True when the addon can be loaded (tests of other areas use it to pick a backend). */
+export function nativeAvailable(): boolean {
+  try {
+    nativeAddon();
+    return true;
+  } catch (e) {
+    if (e instanceof MoesaicError && e.code === 'E_NATIVE') return false;
+    throw e;
+  }
+}
