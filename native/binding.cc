@@ -232,6 +232,15 @@ Napi::Value SetThreads(const Args& info) {
   return info.Env().Undefined();
 }
 
+// readBandwidthGBs(megabytes, reps)
+Napi::Value ReadBandwidth(const Args& info) {
+  need(info, 2, "readBandwidthGBs");
+  size_t mb = sizeArg(info, 0, "readBandwidthGBs", "megabytes");
+  size_t reps = sizeArg(info, 1, "readBandwidthGBs", "reps");
+  if (mb < 1 || mb > 65536) throw Napi::RangeError::New(info.Env(), "readBandwidthGBs: megabytes must be in 1..65536");
+  return Napi::Number::New(info.Env(), measureReadBandwidth(mb << 20, static_cast<int>(std::min<size_t>(reps, 1000))));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<Matmul>(env, exports, "matmul");
   exportFn<RmsNorm>(env, exports, "rmsNorm");
@@ -243,6 +252,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<SupportedIsas>(env, exports, "supportedIsas");
   exportFn<GetThreads>(env, exports, "getThreads");
   exportFn<SetThreads>(env, exports, "setThreads");
+  exportFn<ReadBandwidth>(env, exports, "readBandwidthGBs");
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   return exports;
 }

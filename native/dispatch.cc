@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <thread>
 
 #if defined(__linux__)
@@ -222,6 +224,33 @@ void runSiluMul(const SiluMulArgs& a) {
   runRange(k, &a, a.n, 16, parts, 0, [](const Kernels* k, const void* p, size_t b, size_t e, float*) {
     k->siluMul(*static_cast<const SiluMulArgs*>(p), b, e);
   });
+}
+
+double measureReadBandwidth(size_t bytes, int reps) {
+  const Kernels* k = active.load();
+  const size_t n = bytes / sizeof(float);
+  std::unique_ptr<float[]> buf(new float[n]);
+  for (size_t i = 0; i < n; i++) buf[i] = static_cast<float>(i & 1023);  // touch every page
+  struct Job {
+    const Kernels* k;
+    const float* x;
+    size_t n, chunk;
+    std::atomic<float> sink;
+  } job{k, buf.get(), n, 0, {0.0f}};
+  const size_t chunks = static_cast<size_t>(pool().size()) * 16;
+  job.chunk = ceilDiv(n, chunks);
+  double best = 1e30;
+  for (int r = 0; r < std::max(1, reps); r++) {
+    auto t0 = std::chrono::steady_clock::now();
+    pool().run(chunks, [](void* ctx, size_t c, float*) {
+      Job& j = *static_cast<Job*>(ctx);
+      const size_t b = std::min(j.n, c * j.chunk), e = std::min(j.n, b + j.chunk);
+      float s = j.k->streamSum(j.x + b, e - b);
+      j.sink.store(s, std::memory_order_relaxed);  // keep the reads alive
+    }, &job);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return static_cast<double>(n * sizeof(float)) / best / 1e9;
 }
 
 }  // namespace moesaic

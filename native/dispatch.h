@@ -24,4 +24,9 @@ void runRope(const RopeArgs& a);
 void runAttention(const AttentionArgs& a);
 void runSiluMul(const SiluMulArgs& a);
 
+// Read bandwidth of this machine in GB/s (1e9 bytes/s): the best of `reps` passes of all pool threads
+// streaming through a buffer of `bytes` (much larger than the caches). The yardstick decode's
+// achieved bandwidth is compared against.
+double measureReadBandwidth(size_t bytes, int reps);
+
 }  // namespace moesaic

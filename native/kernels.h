@@ -66,6 +66,8 @@ struct Kernels {
   // Work items i = t * heads + h for i in [i0, i1); scratch holds at least pos0 + tokens floats.
   void (*attention)(const AttentionArgs& a, size_t i0, size_t i1, float* scratch);
   void (*siluMul)(const SiluMulArgs& a, size_t i0, size_t i1);
+  // Sum of x[0, n): a pure streaming read, used to measure the machine's memory bandwidth.
+  float (*streamSum)(const float* x, size_t n);
 };
 
 extern const Kernels kPortableKernels;

@@ -94,6 +94,15 @@ export function setThreads(n: number): void {
   nativeAddon().setThreads(n);
 }
 
+/**
+ * This machine's memory read bandwidth in GB/s: all kernel threads streaming through a buffer of
+ * `megabytes` (default 1 GiB, far larger than the caches), best of `reps` passes. Decode is
+ * memory-bound, so this is the ceiling its achieved GB/s is judged against (moesaic bench generate).
+ */
+export function readBandwidthGBs(megabytes = 1024, reps = 5): number {
+  return nativeAddon().readBandwidthGBs(megabytes, reps);
+}
+
 export function getThreads(): number {
   return nativeAddon().getThreads();
 }

@@ -52,6 +52,7 @@ export interface NativeAddon {
   supportedIsas(): IsaName[];
   getThreads(): number;
   setThreads(n: number): void;
+  readBandwidthGBs(megabytes: number, reps: number): number;
   /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */
   mapFile(path: string): ArrayBuffer;
 }
