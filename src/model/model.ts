@@ -79,7 +79,7 @@ export class Model {
     const cache = this.newCache(ids.length);
     const flat = this.transformer.forward(ids, cache, { allLogits: true, observer });
     const V = this.config.vocabSize;
-    return ids.map((_, t) => flat.subarray(t * V, (t + 1) * V));
+    return ids.map((_, t) => flat.slice(t * V, (t + 1) * V)); // copies: the forward's buffer is reused
   }
 
   /**

@@ -34,36 +34,62 @@ export class Sampler {
 
   sample(logits: Float32Array): number {
     if (this.temperature === 0) return argmax(logits);
-    const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
-    const keep = this.topK > 0 ? Math.min(this.topK, order.length) : order.length;
-    const max = logits[order[0]!]!;
-    const probs: number[] = [];
+    const V = logits.length;
+    // Candidates in descending logit order only when top-k / top-p need an order; plain temperature
+    // sampling draws over the vocabulary as it is (no per-token sort of the whole vocabulary).
+    let cand: Int32Array;
+    if (this.topK > 0 && this.topK < V) cand = topIndices(logits, this.topK);
+    else if (this.topP < 1) cand = Int32Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
+    else cand = this.all(V);
+    let max = -Infinity;
+    for (const i of cand) max = Math.max(max, logits[i]!);
+    const probs = new Float64Array(cand.length);
     let sum = 0;
-    for (let i = 0; i < keep; i++) {
-      const p = Math.exp((logits[order[i]!]! - max) / this.temperature);
-      probs.push(p);
-      sum += p;
-    }
-    let n = keep;
+    for (let j = 0; j < cand.length; j++) sum += probs[j] = Math.exp((logits[cand[j]!]! - max) / this.temperature);
+    let n = cand.length;
     if (this.topP < 1) {
       let acc = 0;
-      for (let i = 0; i < keep; i++) {
-        acc += probs[i]! / sum;
+      for (let j = 0; j < n; j++) {
+        acc += probs[j]! / sum;
         if (acc >= this.topP) {
-          n = i + 1;
+          n = j + 1;
           break;
         }
       }
     }
     let total = 0;
-    for (let i = 0; i < n; i++) total += probs[i]!;
+    for (let j = 0; j < n; j++) total += probs[j]!;
     let r = this.rng.uniform() * total;
-    for (let i = 0; i < n; i++) {
-      r -= probs[i]!;
-      if (r < 0) return order[i]!;
+    for (let j = 0; j < n; j++) {
+      r -= probs[j]!;
+      if (r < 0) return cand[j]!;
     }
-    return order[n - 1]!;
+    return cand[n - 1]!;
   }
+
+  private identity: Int32Array | undefined;
+
+  private all(V: number): Int32Array {
+    if (this.identity?.length !== V) this.identity = Int32Array.from({ length: V }, (_, i) => i);
+    return this.identity;
+  }
+}
+
+/** The k largest entries' indices, largest first (ties to the lower index): one pass with a small sorted buffer. */
+function topIndices(row: Float32Array, k: number): Int32Array {
+  const idx = new Int32Array(k).fill(-1);
+  let filled = 0;
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i]!;
+    if (filled === k && v <= row[idx[k - 1]!]!) continue;
+    let j = filled < k ? filled++ : k - 1;
+    while (j > 0 && row[idx[j - 1]!]! < v) {
+      idx[j] = idx[j - 1]!;
+      j--;
+    }
+    idx[j] = i;
+  }
+  return idx;
 }
 
 export function argmax(row: Float32Array): number {

@@ -52,6 +52,7 @@ export class Transformer {
    * norms, projections and MoE layers (so the experts see every sequence's tokens together, as in
    * batched serving), while RoPE and attention run per sequence against its own KV cache.
    * Returns logits [rows, vocab]: every token's row with allLogits, else each sequence's last row.
+   * The array is a reused buffer, valid until the next forward (decode allocates nothing per token).
    */
   forwardBatch(seqs: readonly BatchEntry[], opts: ForwardOptions = {}): Float32Array {
     const { cfg, weights, backend, scratch } = this;
@@ -102,7 +103,7 @@ export class Transformer {
       });
     }
     backend.rmsNorm(last, last, weights.finalNorm, rows, cfg.rmsEps);
-    const logits = new Float32Array(rows * cfg.vocabSize); // [rows, vocab]: handed to the caller
+    const logits = scratch.get('logits', rows * cfg.vocabSize); // [rows, vocab]
     backend.matmul(logits, last, weights.lmHead, rows);
     return logits;
   }

@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sampler, argmax } from '../../src/model/sampling.js';
+
+const V = 50;
+const logits = Float32Array.from({ length: V }, (_, i) => Math.sin(i * 1.7) * 3);
+
+/** The exact distribution, written from the definitions: sort, cut by top-k, softmax(l/T), cut by top-p. */
+function exact(temperature: number, topK = 0, topP = 1): Map<number, number> {
+  let keep = [...Array(V).keys()].sort((a, b) => logits[b]! - logits[a]!);
+  if (topK > 0) keep = keep.slice(0, topK);
+  let w = keep.map((i) => Math.exp(logits[i]! / temperature));
+  let z = w.reduce((a, b) => a + b);
+  if (topP < 1) {
+    let acc = 0;
+    let m = 0;
+    while (m < w.length && acc < topP) acc += w[m++]! / z;
+    keep = keep.slice(0, m);
+    w = w.slice(0, m);
+    z = w.reduce((a, b) => a + b);
+  }
+  return new Map(keep.map((i, j) => [i, w[j]! / z]));
+}
+
+for (const [name, opts] of [
+  ['temperature', { temperature: 1.3, seed: 2 }],
+  ['top-k', { temperature: 0.7, topK: 5, seed: 1 }],
+  ['top-p', { temperature: 1, topP: 0.6, seed: 3 }],
+] as const) {
+  test(`${name} sampling draws from the exact distribution`, () => {
+    const sampler = new Sampler(opts);
+    const n = 200_000;
+    const counts = new Float64Array(V);
+    for (let i = 0; i < n; i++) counts[sampler.sample(logits)]!++;
+    const want = exact(opts.temperature, 'topK' in opts ? opts.topK : 0, 'topP' in opts ? opts.topP : 1);
+    for (let i = 0; i < V; i++) {
+      const p = want.get(i) ?? 0;
+      if (p === 0) assert.equal(counts[i], 0, `token ${i} is outside the kept set but was drawn`);
+      // a proportion's standard deviation is at most 0.5/sqrt(n) = 0.0011: 0.01 is ~9 sigma
+      else assert.ok(Math.abs(counts[i]! / n - p) < 0.01, `token ${i}: ${counts[i]! / n} vs ${p}`);
+    }
+  });
+}
+
+test('sampling is reproducible from its seed; greedy is argmax', () => {
+  const draw = (seed: number) => {
+    const s = new Sampler({ temperature: 1, seed });
+    return Array.from({ length: 40 }, () => s.sample(logits));
+  };
+  assert.deepEqual(draw(7), draw(7));
+  assert.notDeepEqual(draw(7), draw(8));
+  const greedy = new Sampler();
+  assert.equal(greedy.sample(logits), argmax(logits));
+  assert.equal(logits[argmax(logits)], Math.max(...logits));
+});
+
+test('bad sampling options are refused', () => {
+  assert.throws(() => new Sampler({ temperature: -1 }), /temperature/);
+  assert.throws(() => new Sampler({ topP: 0 }), /top-p/);
+  assert.throws(() => new Sampler({ topK: 1.5 }), /top-k/);
+});
