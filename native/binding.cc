@@ -232,6 +232,22 @@ Napi::Value SetThreads(const Args& info) {
   return info.Env().Undefined();
 }
 
+// swiGlu(out, x, wg, wu, wDtype, rows, n, k)
+Napi::Value SwiGlu(const Args& info) {
+  need(info, 8, "swiGlu");
+  SwiGluArgs a{};
+  a.wDtype = intArg(info, 4);
+  a.rows = sizeArg(info, 5, "swiGlu", "rows");
+  a.n = sizeArg(info, 6, "swiGlu", "n");
+  a.k = sizeArg(info, 7, "swiGlu", "k");
+  a.out = f32Arg(info, 0, "swiGlu", "out", prod(info, {a.rows, a.n}));
+  a.x = f32Arg(info, 1, "swiGlu", "x", prod(info, {a.rows, a.k}));
+  a.wg = weightArg(info, 2, a.wDtype, "swiGlu", "gate", prod(info, {a.n, a.k}));
+  a.wu = weightArg(info, 3, a.wDtype, "swiGlu", "up", prod(info, {a.n, a.k}));
+  runSwiGlu(a);
+  return info.Env().Undefined();
+}
+
 // readBandwidthGBs(megabytes, reps)
 Napi::Value ReadBandwidth(const Args& info) {
   need(info, 2, "readBandwidthGBs");
@@ -247,6 +263,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<Rope>(env, exports, "rope");
   exportFn<Attention>(env, exports, "attention");
   exportFn<SiluMul>(env, exports, "siluMul");
+  exportFn<SwiGlu>(env, exports, "swiGlu");
   exportFn<Isa>(env, exports, "isa");
   exportFn<SetIsa>(env, exports, "setIsa");
   exportFn<SupportedIsas>(env, exports, "supportedIsas");

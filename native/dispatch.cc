@@ -10,6 +10,7 @@
 #include <sched.h>
 #endif
 
+#include "dtype.h"
 #include "pool.h"
 
 namespace moesaic {
@@ -224,6 +225,61 @@ void runSiluMul(const SiluMulArgs& a) {
   runRange(k, &a, a.n, 16, parts, 0, [](const Kernels* k, const void* p, size_t b, size_t e, float*) {
     k->siluMul(*static_cast<const SiluMulArgs*>(p), b, e);
   });
+}
+
+// ---- SwiGLU: one pool job instead of gate matmul + up matmul + siluMul. Each chunk projects its tile
+// of rows x columns through both weights into the participant's scratch (so the tile is still in L1/L2
+// when SiLU·up combines it) and writes only the product. The projections are bit-identical to the
+// unfused matmuls; SiLU's exp can differ in the last bits where a row segment's tail is scalar.
+struct SwiGluJob {
+  const Kernels* k;
+  const SwiGluArgs* a;
+  size_t chunkRows, chunkCols, colChunks;
+};
+
+void swiGluChunk(void* ctx, size_t c, float* scratch) {
+  const SwiGluJob& j = *static_cast<const SwiGluJob*>(ctx);
+  const SwiGluArgs& a = *j.a;
+  const size_t r0 = (c / j.colChunks) * j.chunkRows, r1 = std::min(a.rows, r0 + j.chunkRows);
+  const size_t n0 = (c % j.colChunks) * j.chunkCols, n1 = std::min(a.n, n0 + j.chunkCols);
+  if (r0 >= r1 || n0 >= n1) return;
+  const size_t R = r1 - r0, w = n1 - n0, elem = a.wDtype == kF32 ? 4 : 2;
+  float* g = scratch;      // [R, w]
+  float* u = scratch + R * w;  // [R, w]
+  MatmulArgs mg{g, a.x + r0 * a.k, static_cast<const char*>(a.wg) + n0 * a.k * elem, nullptr, a.wDtype, 0, R, w, a.k};
+  MatmulArgs mu = mg;
+  mu.y = u;
+  mu.w = static_cast<const char*>(a.wu) + n0 * a.k * elem;
+  j.k->matmul(mg, 0, R, 0, w);
+  j.k->matmul(mu, 0, R, 0, w);
+  for (size_t i = 0; i < R; i++) {
+    SiluMulArgs s{a.out + (r0 + i) * a.n + n0, g + i * w, u + i * w, w};
+    j.k->siluMul(s, 0, w);
+  }
+}
+
+void runSwiGlu(const SwiGluArgs& a) {
+  const Kernels* k = active.load();
+  if (a.rows == 0 || a.n == 0) return;
+  const size_t cb = k->matmulColBlock;
+  const int parts = partsFor(2 * a.rows * a.n * std::max<size_t>(a.k, 1), std::max(ceilDiv(a.n, cb), a.rows));
+  const size_t chunks = static_cast<size_t>(parts) * kChunksPerPart;
+  // Split columns when there are enough to share (decode: one row), else rows; tiles of at most
+  // kMaxTileCols columns keep the scratch small whatever the batch.
+  // Tiles start at multiples of kTileAlign (a multiple of every vector width and column block), so
+  // whether an element's SiLU is computed by the vector body or a scalar tail depends only on n, never
+  // on the tiling: results are the same for any thread count.
+  constexpr size_t kMaxTileCols = 512, kTileAlign = 64;
+  SwiGluJob job{k, &a, a.rows, 0, 0};
+  if (a.n >= chunks * cb || a.rows < static_cast<size_t>(parts)) {
+    job.chunkCols = std::min(kMaxTileCols, ceilDiv(ceilDiv(a.n, chunks), kTileAlign) * kTileAlign);
+  } else {
+    job.chunkRows = ceilDiv(a.rows, std::min(chunks, a.rows));
+    job.chunkCols = std::min(kMaxTileCols, a.n);
+  }
+  job.colChunks = ceilDiv(a.n, job.chunkCols);
+  const size_t total = ceilDiv(a.rows, job.chunkRows) * job.colChunks;
+  pool().run(total, swiGluChunk, &job, 2 * job.chunkRows * job.chunkCols);
 }
 
 double measureReadBandwidth(size_t bytes, int reps) {

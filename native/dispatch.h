@@ -23,6 +23,7 @@ void runRmsNorm(const RmsNormArgs& a);
 void runRope(const RopeArgs& a);
 void runAttention(const AttentionArgs& a);
 void runSiluMul(const SiluMulArgs& a);
+void runSwiGlu(const SwiGluArgs& a);
 
 // Read bandwidth of this machine in GB/s (1e9 bytes/s): the best of `reps` passes of all pool threads
 // streaming through a buffer of `bytes` (much larger than the caches). The yardstick decode's

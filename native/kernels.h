@@ -54,6 +54,17 @@ struct SiluMulArgs {
   size_t n;
 };
 
+// out[rows, n] = silu(x · Wgᵀ) * (x · Wuᵀ): a SwiGLU FFN's gate and up projections, fused. Wg and Wu
+// are stored [n, k] in the same dtype.
+struct SwiGluArgs {
+  float* out;
+  const float* x;
+  const void* wg;
+  const void* wu;
+  int wDtype;
+  size_t rows, n, k;
+};
+
 struct Kernels {
   const char* name;
   // Columns are computed in blocks of this many (thread ranges over n are aligned to it).

@@ -48,4 +48,10 @@ export interface Backend {
 
   /** out[i] = silu(gate[i]) * up[i] for i < n (SwiGLU). out may alias gate or up. */
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+
+  /**
+   * The first half of a SwiGLU FFN fused: out[rows, F] = silu(x · Wgᵀ) * (x · Wuᵀ), with Wg and Wu
+   * stored [F, K] (K = x's row length). Equal to matmul, matmul, siluMul; one pass for the kernels.
+   */
+  swiGlu(out: Float32Array, x: Float32Array, gate: Weight, up: Weight, rows: number): void;
 }

@@ -79,6 +79,19 @@ export const cpuBackend: Backend = {
     nativeAddon().attention(out, q, kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window);
   },
 
+  swiGlu(out, x, gate, up, rows) {
+    const [f, k] = gate.shape as [number, number];
+    if (gate.shape.length !== 2 || up.shape.length !== 2 || up.shape[0] !== f || up.shape[1] !== k || up.dtype !== gate.dtype) {
+      fail('E_BAD_INPUT', `swiGlu: gate ${gate.name} [${gate.shape.join(', ')}] ${gate.dtype} and up ${up.name} [${up.shape.join(', ')}] ${up.dtype} must be 2-D with equal shapes and dtypes`);
+    }
+    checkCount('swiGlu', 'rows', rows);
+    checkWeight('swiGlu', gate, f * k, 'gate');
+    checkWeight('swiGlu', up, f * k, 'up');
+    checkArray('swiGlu', 'x', x, rows * k);
+    checkArray('swiGlu', 'out', out, rows * f);
+    nativeAddon().swiGlu(out, x, gate.data, up.data, DTYPE_CODE[gate.dtype], rows, f, k);
+  },
+
   siluMul(out, gate, up, n) {
     checkCount('siluMul', 'n', n);
     checkArray('siluMul', 'gate', gate, n);

@@ -47,6 +47,7 @@ export interface NativeAddon {
     window: number,
   ): void;
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  swiGlu(out: Float32Array, x: Float32Array, wg: WeightArray, wu: WeightArray, wDtype: number, rows: number, n: number, k: number): void;
   isa(): IsaName;
   setIsa(name: string): void;
   supportedIsas(): IsaName[];

@@ -80,6 +80,15 @@ export const refBackend: Backend = {
     }
   },
 
+  swiGlu(out, x, gate, up, rows) {
+    const f = gate.shape[0]!;
+    const g = new Float32Array(rows * f);
+    const u = new Float32Array(rows * f);
+    refBackend.matmul(g, x, gate, rows);
+    refBackend.matmul(u, x, up, rows);
+    refBackend.siluMul(out, g, u, rows * f);
+  },
+
   siluMul(out, gate, up, n) {
     for (let i = 0; i < n; i++) {
       const g = gate[i]!;

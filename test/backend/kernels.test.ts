@@ -386,6 +386,48 @@ test('siluMul matches the reference, in place and with extreme values', () => {
   runCases(cases);
 });
 
+test('swiGlu (fused gate/up/SiLU) matches the reference and the unfused ops', () => {
+  const cases: Case[] = [];
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    for (const [rows, f, k] of [[1, 1, 1], [1, 129, 33], [3, 15, 64], [5, 600, 7], [17, 1100, 65], [130, 33, 40]] as const) {
+      const gate = randomWeight('gate', dtype, [f, k]);
+      const up = randomWeight('up', dtype, [f, k]);
+      const x = randomF32(rows * k);
+      const want = new Float32Array(rows * f);
+      refBackend.swiGlu(want, x, gate, up, rows);
+      // error bound: the projections' errors scale with Σ|x||w| (magnitude), propagated through
+      // silu(g)·u: |d out| <= 1.1·|u|·dg + |silu(g)|·du, plus the output's own rounding
+      const gRef = new Float32Array(rows * f);
+      const uRef = new Float32Array(rows * f);
+      refBackend.matmul(gRef, x, gate, rows);
+      refBackend.matmul(uRef, x, up, rows);
+      const mg = magnitude(x, gate, rows);
+      const mu = magnitude(x, up, rows);
+      const mag = Float64Array.from(want, (v, i) => {
+        const gi = gRef[i]!;
+        return 1.1 * Math.abs(uRef[i]!) * mg[i]! + Math.abs(gi / (1 + Math.exp(-gi))) * mu[i]! + Math.abs(v);
+      });
+      const g = new Float32Array(rows * f);
+      const u = new Float32Array(rows * f);
+      cases.push({ label: `swiGlu ${dtype} rows=${rows} f=${f} k=${k}`, run: (what) => {
+        const { buf, view } = padded(rows * f);
+        cpuBackend.swiGlu(view, x, gate, up, rows);
+        checkSentinels(buf, rows * f, what);
+        // the same projections as matmul, matmul, siluMul; only SiLU's exp may differ in the last bits
+        // (vector exp vs the scalar tail of each row segment)
+        cpuBackend.matmul(g, x, gate, rows);
+        cpuBackend.matmul(u, x, up, rows);
+        cpuBackend.siluMul(g, g, u, rows * f);
+        assertClose(view, g, mag, 8 * EPS32, `${what} vs unfused`);
+        // relative to the output magnitude: SiLU·up of k-term dot products
+        assertClose(view, want, mag, 8 * EPS32, what);
+        return view;
+      } });
+    }
+  }
+  runCases(cases);
+});
+
 test('non-finite inputs propagate as in the reference', () => {
   const n = 40; // vector body and scalar tail on every ISA
   const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
