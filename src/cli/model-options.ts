@@ -23,7 +23,7 @@ export interface ModelOptions {
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)')
+    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json) or a .gguf file')
     .addOption(new Option('--backend <name>', 'kernels: cpu (native) or ref (TypeScript reference)').default('cpu').argParser(choiceArg('--backend', BACKEND_NAMES)))
     .option('--threads <n>', 'kernel threads (default: one per core)', intArg('--threads', 1, 256))
     .addOption(
