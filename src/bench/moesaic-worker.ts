@@ -1,0 +1,52 @@
+// Child process: one timed moesaic generation (see protocol.ts). Not a module to import.
+import { performance } from 'node:perf_hooks';
+import { loadModel } from '../model/model.js';
+import { KvCache } from '../model/kv-cache.js';
+import { argmax } from '../model/sampling.js';
+import { getThreads, isa } from '../tensor/cpu-backend.js';
+import { childMain, peakRssBytes, readJob } from './child.js';
+import { tokenCost } from './model-cost.js';
+import type { GenerateJob, RunResult } from './protocol.js';
+
+await childMain(async (): Promise<RunResult> => {
+  const job = await readJob<GenerateJob>();
+  const model = await loadModel(job.model, { backend: 'cpu', threads: job.threads });
+  const { config: cfg, transformer } = model;
+  const P = job.promptIds.length;
+  const N = job.genTokens;
+  const newCache = () => new KvCache(cfg.numLayers, P + N, cfg.numKvHeads * cfg.headDim);
+
+  if (job.warmup) {
+    const cache = newCache();
+    const first = argmax(transformer.forward(job.promptIds, cache));
+    if (N > 1) transformer.forward([first], cache);
+  }
+
+  // greedy = argmax, exactly what Sampler does at temperature 0; buffers are allocated before timing
+  const cache = newCache();
+  const ids: number[] = [];
+  const t0 = performance.now();
+  let logits = transformer.forward(job.promptIds, cache);
+  const t1 = performance.now();
+  ids.push(argmax(logits));
+  const t2 = performance.now();
+  while (ids.length < N) {
+    logits = transformer.forward([ids[ids.length - 1]!], cache);
+    ids.push(argmax(logits));
+  }
+  const t3 = performance.now();
+
+  return {
+    engine: 'moesaic',
+    prefillMs: t1 - t0,
+    ttftMs: t2 - t0,
+    decodeMs: t3 - t2,
+    genTokens: N,
+    promptTokens: P,
+    peakRssBytes: peakRssBytes(),
+    ids,
+    cost: tokenCost(cfg, transformer.weights, P),
+    build: `moesaic cpu backend (${isa()}, ${getThreads()} threads)`,
+    threads: getThreads(),
+  };
+});
