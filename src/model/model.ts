@@ -53,7 +53,7 @@ export class Model {
 
   static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
     const backend: Backend = await getBackend(options.backend ?? 'cpu', options.threads);
-    const { config, tensors, tokenizer } = openCheckpoint(dir, await fileMapper());
+    const { config, tensors, tokenizer } = openCheckpoint(dir, await fileMapper(options.backend ?? 'cpu'));
     const weights = resolveWeights(config, tensors);
     const router = routerForConfig(config, options.router);
     const policy = dispatchPolicy(options.gating ?? 'dynamic', { capacityFactor: options.capacityFactor });
@@ -70,7 +70,7 @@ export class Model {
   }
 
   decode(ids: readonly number[]): string {
-    return this.tokenizer ? this.tokenizer.decode(ids) : '';
+    return this.tokenizer && ids.length > 0 ? this.tokenizer.decode(ids) : '';
   }
 
   /** Logits for every position of `ids`, one row of vocab_size floats per position. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fail } from '../errors.js';
 import type { Backend } from './backend.js';
 import { refBackend } from './ref-backend.js';
@@ -17,8 +18,24 @@ export async function getBackend(name: BackendName, threads?: number): Promise<B
   return native.cpuBackend;
 }
 
-/** Memory-map a weight file (zero-copy) through the native addon. */
-export async function fileMapper(): Promise<(path: string) => ArrayBuffer> {
-  const native = await import('./cpu-backend.js');
-  return native.mapFile;
+/**
+ * How weight files are opened: memory-mapped (zero-copy) through the native addon. Only the `ref`
+ * backend, which exists to check the kernels, may run without the addon: it then reads files into
+ * memory, since a slow reference run on a machine without a compiler is better than none.
+ */
+export async function fileMapper(backend: BackendName = 'cpu'): Promise<(path: string) => ArrayBuffer> {
+  const native = await import('./native.js');
+  if (backend === 'ref' && !native.nativeAvailable()) return readWholeFile;
+  const cpu = await import('./cpu-backend.js');
+  return cpu.mapFile;
+}
+
+function readWholeFile(path: string): ArrayBuffer {
+  let b: Buffer;
+  try {
+    b = readFileSync(path);
+  } catch (e) {
+    fail('E_IO', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
