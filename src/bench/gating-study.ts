@@ -70,9 +70,8 @@ export function layerTarget(spec: LayerSpec, backend: Backend, router: Router, o
       const x = input(batch);
       const out = new Float32Array(batch * spec.hidden);
       let plan: DispatchPlan | undefined;
-      const key = `${name}`;
-      if (!scratch.has(key)) scratch.set(key, new Scratch());
-      const ctx = { backend, scratch: scratch.get(key)!, router, policy: policy(name), observer: (_l: number, _r: unknown, p: DispatchPlan) => (plan = p) };
+      if (!scratch.has(name)) scratch.set(name, new Scratch());
+      const ctx = { backend, scratch: scratch.get(name)!, router, policy: policy(name), observer: (_l: number, _r: unknown, p: DispatchPlan) => (plan = p) };
       const t0 = performance.now();
       const stats = moeForward(ctx, 0, weights, spec.topK, out, x, batch);
       const seconds = (performance.now() - t0) / 1000;

@@ -1,21 +1,58 @@
-import type { DispatchPlan, DispatchPolicy } from './dispatch.js';
-import { expertCounts } from './dispatch.js';
+import type { DispatchPlan, DispatchPolicy, ExpertJob, LayerShape } from './dispatch.js';
+import { buildPlan, expertCounts, groupedBytes } from './dispatch.js';
+import { gatherSlots, groupedExperts, timed } from './dispatch-exec.js';
+import type { Routing } from './routing.js';
 
 /**
- * Dynamic gating (Huang et al., "Towards MoE Deployment", arXiv 2303.06182): sort the assignments by
- * expert id, take exact counts, and give each expert exactly its tokens: no capacity, no drops, no
- * padding. The sort is a stable counting sort, O(T·k + E), which is what the paper's argsort amounts
- * to when keys are small integers; the combine restores token order through the slot -> assignment map.
+ * Each expert's assignments in token order, exactly: a stable counting sort by expert id, O(T·k + E),
+ * which is what the paper's argsort amounts to when keys are small integers. Shared by the dropless
+ * policies that differ only in how they pad or run the groups.
+ */
+export function exactGroups(routing: Routing, E: number): { counts: Int32Array; groups: Int32Array[] } {
+  const counts = expertCounts(routing, E);
+  const offsets = new Int32Array(E + 1);
+  for (let e = 0; e < E; e++) offsets[e + 1] = offsets[e]! + counts[e]!;
+  const cursor = offsets.slice(0, E);
+  const sorted = new Int32Array(offsets[E]!); // [assignments] sorted by expert: the dispatch permutation
+  routing.experts.forEach((e, a) => {
+    if (e >= 0) sorted[cursor[e]!++] = a;
+  });
+  const groups = Array.from({ length: E }, (_, e) => sorted.subarray(offsets[e]!, offsets[e + 1]!));
+  return { counts, groups };
+}
+
+/**
+ * Dynamic gating (Huang et al., "Towards MoE Deployment", arXiv 2303.06182, §4): sort the assignments
+ * by expert id, take exact counts, reorder the tokens by that permutation into one buffer of exactly
+ * T·k rows, run one grouped product with no capacity, no drops and no padding, and combine in token
+ * order through the inverse permutation (slotOf), so each output row is written once.
  */
 export const dynamicDispatch: DispatchPolicy = {
   name: 'dynamic',
-  plan(routing, numExperts): DispatchPlan {
-    const counts = expertCounts(routing, numExperts);
-    const offsets = new Int32Array(numExperts + 1);
-    for (let e = 0; e < numExperts; e++) offsets[e + 1] = offsets[e]! + counts[e]!;
-    const cursor = offsets.slice(0, numExperts);
-    const slots = new Int32Array(routing.experts.length);
-    for (let a = 0; a < routing.experts.length; a++) slots[cursor[routing.experts[a]!]!++] = a;
-    return { numExperts, offsets, slots, counts, dropped: 0, padded: 0 };
+  dropless: true,
+  plan(routing: Routing, shape: LayerShape): DispatchPlan {
+    const { counts, groups } = exactGroups(routing, shape.experts);
+    return buildPlan(routing, shape, counts, groups, 0, (rows, largest) => groupedBytes(rows, largest, shape));
+  },
+  execute(job: ExpertJob): void {
+    const { plan, hidden: H, buffers, routing, out, times } = job;
+    const rows = plan.offsets[plan.numExperts]!;
+    const xs = buffers.get('moe.in', rows * H); // [rows, H] tokens in expert order
+    timed(times, 'order', () => gatherSlots(xs, job, 0, rows));
+    const ys = buffers.get('moe.out', rows * H); // [rows, H]
+    timed(times, 'expert', () => groupedExperts(job, ys, xs));
+    timed(times, 'combine', () => {
+      const k = routing.k;
+      for (let t = 0; t < job.tokens; t++) {
+        const o = t * H;
+        out.fill(0, o, o + H);
+        for (let j = 0; j < k; j++) {
+          const s = plan.slotOf[t * k + j]!;
+          if (s < 0) continue;
+          const w = routing.weights[t * k + j]!;
+          for (let i = 0; i < H; i++) out[o + i]! += w * ys[s * H + i]!;
+        }
+      }
+    });
   },
 };

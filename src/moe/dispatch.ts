@@ -1,10 +1,38 @@
+import type { Backend } from '../tensor/backend.js';
+import type { Buffers } from './buffers.js';
 import type { Routing } from './routing.js';
+import type { SwiGluWeights } from './swiglu.js';
+
+/** The sizes a plan's memory depends on. */
+export interface LayerShape {
+  readonly experts: number;
+  readonly hidden: number;
+  /** each expert's FFN width */
+  readonly ffn: number;
+}
+
+/**
+ * Wall time of one MoE layer split into FSMoE's modules (Pan et al., arXiv 2501.10714): gate (router
+ * product + routing function), order (plan + layout of tokens into expert buffers: the dispatch),
+ * expert (the products), combine (weighted sum back in token order: the I-Order + combine). Milliseconds.
+ */
+export interface ModuleTimes {
+  gate: number;
+  order: number;
+  expert: number;
+  combine: number;
+}
+
+export function zeroTimes(): ModuleTimes {
+  return { gate: 0, order: 0, expert: 0, combine: 0 };
+}
 
 /**
  * How a batch's assignments are laid out for the expert products (Huang et al., "Towards MoE
- * Deployment", §dynamic gating). Expert e owns slots [offsets[e], offsets[e+1]); each slot holds an
- * assignment index (token*k + j) or -1 for a padding slot that is computed but thrown away.
- * Assignments in no slot are dropped: their tokens keep only the residual and the other experts' share.
+ * Deployment", arXiv 2303.06182, §dynamic gating). Expert e owns slots [offsets[e], offsets[e+1]);
+ * each slot holds an assignment index (token*k + j) or -1 for a padding slot that is computed but
+ * thrown away. Assignments in no slot are dropped: their tokens keep only the residual and the other
+ * experts' share (weights are not renormalised: the policy changes the output by its drops only).
  */
 export interface DispatchPlan {
   readonly numExperts: number;
@@ -12,21 +40,118 @@ export interface DispatchPlan {
   readonly offsets: Int32Array;
   /** [offsets[numExperts]] assignment index per slot, -1 = padding */
   readonly slots: Int32Array;
-  /** real tokens per expert before capacity: the exact counts */
+  /** [tokens * k] slot of each assignment, -1 = dropped or an empty routing slot (the inverse permutation) */
+  readonly slotOf: Int32Array;
+  /** real assignments per expert before capacity: the exact counts */
   readonly counts: Int32Array;
+  /** slots per expert when fixed (static, tutel), 0 when each expert has exactly its own (possibly rounded) count */
+  readonly capacity: number;
   readonly dropped: number;
   readonly padded: number;
+  /**
+   * Bytes of activation memory the layer allocates for this batch under this plan: router logits,
+   * the routing and plan index arrays, the expert input/output buffers, the SwiGLU intermediates and
+   * any policy-specific tensors (static's dispatch/combine masks). Known before execution, so a caller
+   * can refuse a batch that would not fit (the paper's out-of-memory points); test/unit/dispatch
+   * checks it equals what execution actually asks for.
+   */
+  readonly activationBytes: number;
 }
 
-/** A gating/dispatch policy: routing -> plan. One file per policy; the MoE layer executes any plan. */
+/** What a policy's execution works on: one layer, one batch. */
+export interface ExpertJob {
+  readonly backend: Backend;
+  readonly buffers: Buffers;
+  readonly routing: Routing;
+  readonly plan: DispatchPlan;
+  /** [tokens, hidden] */
+  readonly x: Float32Array;
+  /** [tokens, hidden] written (not accumulated) with Σ_j w[t,j] · expert_j(x[t]) */
+  readonly out: Float32Array;
+  readonly tokens: number;
+  readonly hidden: number;
+  readonly experts: readonly SwiGluWeights[];
+  /** the policy adds its order / expert / combine time here */
+  readonly times: ModuleTimes;
+}
+
+/**
+ * A gating/dispatch policy: routing -> plan (the order), then the execution of that plan (dispatch,
+ * expert products, combine). One file per policy, registered in policies.ts; the layer calls these two
+ * methods and nothing else, so a new policy never adds a branch to the layer.
+ */
 export interface DispatchPolicy {
   readonly name: string;
-  plan(routing: Routing, numExperts: number): DispatchPlan;
+  /** never drops an assignment whatever the batch (all but static) */
+  readonly dropless: boolean;
+  plan(routing: Routing, shape: LayerShape): DispatchPlan;
+  execute(job: ExpertJob): void;
 }
 
-/** Exact per-expert counts (the `bincount` of dynamic gating). */
+/** Exact per-expert counts (the `bincount` of dynamic gating); empty routing slots (-1) are skipped. */
 export function expertCounts(routing: Routing, numExperts: number): Int32Array {
   const counts = new Int32Array(numExperts);
-  for (const e of routing.experts) counts[e]!++;
+  for (const e of routing.experts) if (e >= 0) counts[e]!++;
   return counts;
+}
+
+/** Bytes every plan has: router logits [T, E], the routing arrays, offsets, counts, slotOf. */
+export function baseBytes(routing: Routing, shape: LayerShape): number {
+  const a = routing.tokens * routing.k;
+  return 4 * routing.tokens * shape.experts + 8 * a + 4 * (2 * shape.experts + 1) + 4 * a;
+}
+
+/**
+ * Bytes of a grouped expert product over `rows` slot rows: the gathered input and the output
+ * [rows, hidden] each, plus the SwiGLU intermediate silu(x·gateᵀ)·(x·upᵀ) [rows, ffn] (one buffer:
+ * the backend's fused swiGlu) sized to the largest group, since the groups run one after another
+ * through it. Must follow swiglu.ts: test/unit/dispatch.test.ts compares it with what execution asks for.
+ */
+export function groupedBytes(rows: number, largestGroup: number, shape: LayerShape): number {
+  return 4 * (2 * rows * shape.hidden + largestGroup * shape.ffn);
+}
+
+/** A plan from per-expert slot lists: fills offsets, slots and slotOf (shared by every policy). */
+export function buildPlan(
+  routing: Routing,
+  shape: LayerShape,
+  counts: Int32Array,
+  groups: readonly Int32Array[], // per expert: its slots' assignment indices, -1 = padding
+  capacity: number,
+  extraBytes: (rows: number, largestGroup: number) => number,
+): DispatchPlan {
+  const E = shape.experts;
+  const offsets = new Int32Array(E + 1);
+  let largest = 0;
+  for (let e = 0; e < E; e++) {
+    offsets[e + 1] = offsets[e]! + groups[e]!.length;
+    largest = Math.max(largest, groups[e]!.length);
+  }
+  const rows = offsets[E]!;
+  const slots = new Int32Array(rows);
+  const slotOf = new Int32Array(routing.experts.length).fill(-1);
+  let placed = 0;
+  for (let e = 0; e < E; e++) {
+    slots.set(groups[e]!, offsets[e]!);
+    for (let s = offsets[e]!; s < offsets[e + 1]!; s++) {
+      const a = slots[s]!;
+      if (a >= 0) {
+        slotOf[a] = s;
+        placed++;
+      }
+    }
+  }
+  let real = 0;
+  for (const c of counts) real += c;
+  return {
+    numExperts: E,
+    offsets,
+    slots,
+    slotOf,
+    counts,
+    capacity,
+    dropped: real - placed,
+    padded: rows - placed,
+    activationBytes: baseBytes(routing, shape) + 4 * rows + extraBytes(rows, largest),
+  };
 }

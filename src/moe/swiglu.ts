@@ -1,6 +1,6 @@
 import type { Backend } from '../tensor/backend.js';
-import type { Scratch } from '../tensor/scratch.js';
 import type { Weight } from '../tensor/weight.js';
+import type { Buffers } from './buffers.js';
 
 /** A gated FFN: down(silu(gate(x)) * up(x)). Experts, shared experts and dense MLPs all use it. */
 export interface SwiGluWeights {
@@ -12,10 +12,10 @@ export interface SwiGluWeights {
   readonly down: Weight;
 }
 
-/** out[rows, hidden] = SwiGLU(x[rows, hidden]); `tag` keeps scratch buffers of different callers apart. */
+/** out[rows, hidden] = SwiGLU(x[rows, hidden]); `tag` keeps buffers of different callers apart. */
 export function swiglu(
   backend: Backend,
-  scratch: Scratch,
+  buffers: Buffers,
   tag: string,
   out: Float32Array,
   x: Float32Array,
@@ -23,10 +23,7 @@ export function swiglu(
   w: SwiGluWeights,
 ): void {
   const ffn = w.gate.shape[0]!;
-  const g = scratch.get(`${tag}.gate`, rows * ffn); // [rows, ffn]
-  const u = scratch.get(`${tag}.up`, rows * ffn); // [rows, ffn]
-  backend.matmul(g, x, w.gate, rows);
-  backend.matmul(u, x, w.up, rows);
-  backend.siluMul(g, g, u, rows * ffn);
-  backend.matmul(out, g, w.down, rows);
+  const act = buffers.get(`${tag}.act`, rows * ffn); // [rows, ffn] silu(x·gateᵀ) * (x·upᵀ), one fused pass
+  backend.swiGlu(act, x, w.gate, w.up, rows);
+  backend.matmul(out, act, w.down, rows);
 }

@@ -1,3 +1,4 @@
+import { fail } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
 import type { RoutingObserver } from '../moe/moe-layer.js';
 import type { TraceHeader } from './format.js';
@@ -31,6 +32,9 @@ export class TraceRecorder {
     const experts: number[][] = [];
     const weights: number[][] = [];
     const k = routing.k;
+    if (routing.experts.includes(-1)) {
+      fail('E_BAD_OPTION', 'this routing gives tokens varying numbers of experts (expert-choice); the trace format records exactly top_k experts per token');
+    }
     for (let t = 0; t < routing.tokens; t++) {
       experts.push(Array.from(routing.experts.subarray(t * k, (t + 1) * k)));
       weights.push(Array.from(routing.weights.subarray(t * k, (t + 1) * k), (w) => Math.round(w * 1e6) / 1e6));

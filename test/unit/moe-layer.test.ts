@@ -93,7 +93,7 @@ for (const renorm of [true, false]) {
 
 test('dynamic dispatch groups assignments by expert, stably, with exact counts', () => {
   const routing = { tokens: 4, k: 2, experts: Int32Array.from([2, 0, 1, 2, 2, 1, 0, 3]), weights: new Float32Array(8) };
-  const plan = dynamicDispatch.plan(routing, 5);
+  const plan = dynamicDispatch.plan(routing, { experts: 5, hidden: 1, ffn: 1 });
   assert.deepEqual(Array.from(plan.counts), [2, 2, 3, 1, 0]);
   assert.deepEqual(Array.from(plan.offsets), [0, 2, 4, 7, 8, 8]);
   // expert 0: assignments 1, 6; expert 1: 2, 5; expert 2: 0, 3, 4; expert 3: 7

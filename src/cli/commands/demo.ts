@@ -46,7 +46,7 @@ export function register(program: Command): void {
 
       const counts = c.sparse.map(() => new Array<number>(c.numExperts).fill(0));
       const observer = (layer: number, routing: Routing) => {
-        for (const e of routing.experts) counts[layer]![e]!++;
+        for (const e of routing.experts) if (e >= 0) counts[layer]![e]!++; // -1: an empty slot (expert-choice)
       };
       const promptIds = model.encode(opts.prompt);
       process.stdout.write(opts.prompt);

@@ -1,0 +1,186 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { fail } from '../../errors.js';
+import type { GatingResult, GatingTarget } from '../../bench/gating-study.js';
+import { layerTarget, modelTarget, sweep } from '../../bench/gating-study.js';
+import { DISPATCH_POLICY_NAMES } from '../../moe/policies.js';
+import { softmaxTopKRouter } from '../../moe/router-softmax-topk.js';
+import { ROUTER_NAMES, routerForConfig } from '../../moe/routers.js';
+import { parseConfig } from '../../model/config.js';
+import type { BackendName } from '../../tensor/backends.js';
+import { BACKEND_NAMES, getBackend } from '../../tensor/backends.js';
+import { lineChartSvg } from '../../trace/svg-chart.js';
+import { choiceArg, floatArg, idListArg, intArg } from '../parse.js';
+
+/**
+ * The paper's setups (Huang et al., arXiv 2303.06182, §5) with the expert count, top-k and capacity
+ * fraction kept and the widths scaled down so one layer's experts fit this machine's memory and a
+ * sweep runs in minutes on 2 cores. `scaled` is printed with every run.
+ */
+const PRESETS = {
+  lm: {
+    hidden: 128, ffn: 512, experts: 512, topK: 2, capacityFactor: 0.05, skew: 0.5,
+    batches: [256, 512, 1024, 2048, 4096, 8192], memoryLimitMb: 1024,
+    scaled: 'LM preset: 512 experts, top-2, C = 0.05 as in the paper; d_model 1024 -> 128 and d_ffn 4096 -> 512 (1/8); one MoE layer instead of 12 (every 2nd of 24); batch = tokens per forward; a 1 GiB activation limit stands in for the GPU memory that capped the paper\'s batch sizes',
+  },
+  mt: {
+    hidden: 128, ffn: 512, experts: 128, topK: 2, capacityFactor: 1, skew: 0.5,
+    batches: [64, 128, 256, 512, 1024, 2048], memoryLimitMb: 1024,
+    scaled: 'MT preset: 128 experts, top-2, C = 1 as in the paper (NLLB-200 MoE); d_model 2048 -> 128 and d_ffn 8192 -> 512 (1/16); one MoE layer instead of 12 (every 4th of 48); batch = tokens per forward; a 1 GiB activation limit stands in for the GPU memory',
+  },
+} as const;
+type PresetName = keyof typeof PRESETS;
+
+interface GatingOpts {
+  model?: string;
+  preset?: PresetName;
+  hidden?: number;
+  ffn?: number;
+  experts?: number;
+  topK?: number;
+  skew?: number;
+  batches?: number[];
+  policies?: string;
+  capacityFactor?: number;
+  blockSize: number;
+  repeat: number;
+  memoryLimitMb?: number;
+  router?: string;
+  backend: BackendName;
+  threads?: number;
+  seed: number;
+  json?: boolean;
+  out?: string;
+  svg?: string;
+}
+
+/** `moesaic bench gating`: the dynamic-gating study, every dispatch policy side by side. */
+export function register(bench: Command): void {
+  bench
+    .command('gating')
+    .description('dispatch policies side by side over a batch-size sweep: tokens/s, activation memory, drops, padding')
+    .option('--model <dir>', 'run a checkpoint (full forward) instead of a synthetic MoE layer')
+    .option('--preset <name>', 'paper setup with widths scaled down: lm (512 experts, top-2, C 0.05) | mt (128 experts, top-2, C 1)', choiceArg('--preset', ['lm', 'mt'] as const))
+    .option('--hidden <n>', 'synthetic layer: hidden size (default 128)', intArg('--hidden', 2, 65536))
+    .option('--ffn <n>', 'synthetic layer: expert FFN width (default 512)', intArg('--ffn', 1, 262144))
+    .option('--experts <n>', 'synthetic layer: experts (default 64)', intArg('--experts', 1, 4096))
+    .option('--top-k <n>', 'synthetic layer: experts per token (default 2)', intArg('--top-k', 1, 64))
+    .option('--skew <x>', 'synthetic layer: routing skew, Zipf exponent of expert popularity (default 1; presets 0.5)', floatArg('--skew', 0, 100))
+    .option('--batches <csv>', 'batch sizes in tokens, e.g. 64,256,1024', idListArg('--batches'))
+    .option('--policies <csv>', `policies to compare (default all: ${DISPATCH_POLICY_NAMES.join(',')})`)
+    .option('--capacity-factor <c>', 'static gating: slots per expert = ceil(C * tokens) (default 1, or the preset\'s)', floatArg('--capacity-factor', 1e-6, 1e6))
+    .option('--block-size <n>', 'megablocks: rows per block', intArg('--block-size', 1, 4096), 16)
+    .option('--repeat <n>', 'timed runs per policy and batch, median reported', intArg('--repeat', 1, 1000), 3)
+    .option('--memory-limit-mb <n>', 'report a policy as OOM instead of running it when its activation memory exceeds this (synthetic layer)', floatArg('--memory-limit-mb', 1e-3))
+    .option('--router <name>', `routing function (default: the checkpoint's own; softmax-topk-norm for a synthetic layer): ${ROUTER_NAMES.join('|')}`, choiceArg('--router', ROUTER_NAMES))
+    .option('--backend <name>', 'kernels: cpu (native, default) or ref', choiceArg('--backend', BACKEND_NAMES), 'cpu')
+    .option('--threads <n>', 'kernel threads', intArg('--threads', 1, 256))
+    .option('--seed <n>', 'seed of the synthetic weights and inputs', intArg('--seed', 0), 0)
+    .option('--json', 'print {"results": [...]} instead of the table')
+    .option('--out <file>', 'also write the JSON to this file')
+    .option('--svg <file>', 'write the throughput-vs-batch chart (one series per policy) as SVG')
+    .action(async (o: GatingOpts) => {
+      const log = (s: string) => (o.json ? process.stderr : process.stdout).write(`${s}\n`);
+      const preset = o.preset ? PRESETS[o.preset] : undefined;
+      if (o.model && (o.preset || o.hidden || o.ffn || o.experts || o.topK || o.skew !== undefined)) {
+        fail('E_BAD_OPTION', '--model runs the checkpoint as it is: drop --preset/--hidden/--ffn/--experts/--top-k/--skew');
+      }
+      const policies = o.policies ? o.policies.split(',').map((p) => p.trim()) : [...DISPATCH_POLICY_NAMES];
+      for (const p of policies) choiceArg('--policies', DISPATCH_POLICY_NAMES)(p);
+      const capacityFactor = o.capacityFactor ?? preset?.capacityFactor ?? 1;
+      const batches = o.batches ?? [...(preset?.batches ?? [64, 128, 256, 512, 1024])];
+      if (batches.some((b) => b < 1)) fail('E_BAD_OPTION', '--batches must be positive');
+      const limitMb = o.memoryLimitMb ?? preset?.memoryLimitMb;
+
+      let target: GatingTarget;
+      if (o.model) {
+        target = modelTarget(o.model, o.backend, o.threads, capacityFactor, o.router);
+      } else {
+        const spec = {
+          hidden: o.hidden ?? preset?.hidden ?? 128,
+          ffn: o.ffn ?? preset?.ffn ?? 512,
+          experts: o.experts ?? preset?.experts ?? 64,
+          topK: o.topK ?? preset?.topK ?? 2,
+          skew: o.skew ?? preset?.skew ?? 1,
+          seed: o.seed,
+        };
+        if (spec.topK > spec.experts) fail('E_BAD_OPTION', `--top-k ${spec.topK} exceeds --experts ${spec.experts}`);
+        const backend = await getBackend(o.backend, o.threads);
+        const router = o.router ? routerForConfig(syntheticConfig(spec), o.router) : softmaxTopKRouter(true);
+        target = layerTarget(spec, backend, router, { capacityFactor, blockSize: o.blockSize });
+      }
+      if (preset) log(`# scaled: ${preset.scaled}`);
+      log(`# ${target.description}; backend ${o.backend}; static C = ${capacityFactor}; megablocks block ${o.blockSize}; median of ${o.repeat}${limitMb ? `; memory limit ${limitMb} MiB` : ''}`);
+
+      const results = await sweep(target, {
+        policies,
+        batches,
+        repeat: o.repeat,
+        memoryLimitBytes: limitMb ? limitMb * 2 ** 20 : Infinity,
+        onProgress: (m) => process.stderr.write(`bench gating: ${m}\n`),
+      });
+      const json = `${JSON.stringify({ results }, null, 1)}\n`;
+      if (o.out) writeFileSync(o.out, json);
+      if (o.svg) writeFileSync(o.svg, chart(results, o.preset ? `${o.preset.toUpperCase()} preset, scaled` : target.description.split(':')[0]!));
+      if (o.json) process.stdout.write(json);
+      else {
+        log(table(results));
+        for (const line of summary(results)) log(line);
+      }
+    });
+}
+
+/** A config for routers that read one (sigmoid-group, xmoe-cosine) when the layer is synthetic. */
+function syntheticConfig(spec: { hidden: number; experts: number; topK: number; ffn: number }) {
+  return parseConfig({ model_type: 'mixtral', hidden_size: spec.hidden, num_hidden_layers: 1, num_attention_heads: 1, num_local_experts: spec.experts, num_experts_per_tok: spec.topK, intermediate_size: spec.ffn, vocab_size: 2, head_dim: 2 });
+}
+
+const MB = 2 ** 20;
+
+function table(results: readonly GatingResult[]): string {
+  const head = ['batch', 'policy', 'tokens/s', 'peak act MiB', 'dropped', 'padded', 'gate ms', 'order ms', 'expert ms', 'combine ms'];
+  const rows = results.map((r) => [
+    String(r.batch),
+    r.policy,
+    r.oom ? 'OOM' : r.tokens_per_s!.toFixed(0),
+    (r.peak_activation_bytes / MB).toFixed(2),
+    r.oom ? '-' : String(r.dropped),
+    r.oom ? '-' : String(r.padded),
+    ...(['gate', 'order', 'expert', 'combine'] as const).map((m) => (r.oom ? '-' : r.times_ms[m].toFixed(2))),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(head), `|${widths.map((w, i) => (i < 2 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** Dynamic vs static: the paper's two headline comparisons (throughput at the largest common batch, memory). */
+function summary(results: readonly GatingResult[]): string[] {
+  const at = (p: string, b: number) => results.find((r) => r.policy === p && r.batch === b);
+  const batches = [...new Set(results.map((r) => r.batch))];
+  const both = batches.filter((b) => at('dynamic', b)?.tokens_per_s && at('static', b)?.tokens_per_s);
+  const out: string[] = [];
+  if (both.length > 0) {
+    const b = Math.max(...both);
+    const ratio = at('dynamic', b)!.tokens_per_s! / at('static', b)!.tokens_per_s!;
+    out.push(`dynamic / static throughput at the largest batch both run (${b}): ${ratio.toFixed(2)}x (paper: 6.21x LM, 5.75x MT encoder)`);
+  }
+  const mem = batches.filter((b) => at('dynamic', b) && at('static', b)).map((b) => `${b}: ${(at('static', b)!.peak_activation_bytes / at('dynamic', b)!.peak_activation_bytes).toFixed(1)}x`);
+  if (mem.length > 0) out.push(`static / dynamic peak activation memory by batch: ${mem.join(', ')}`);
+  const fit = (p: string) => Math.max(0, ...results.filter((r) => r.policy === p && !r.oom).map((r) => r.batch));
+  if (results.some((r) => r.oom)) out.push(`largest batch within the memory limit: ${[...new Set(results.map((r) => r.policy))].map((p) => `${p} ${fit(p) || 'none'}`).join(', ')}`);
+  return out;
+}
+
+function chart(results: readonly GatingResult[], what: string): string {
+  const policies = [...new Set(results.map((r) => r.policy))];
+  return lineChartSvg({
+    title: `MoE layer throughput vs batch size (${what})`,
+    xLabel: 'batch size (tokens)',
+    yLabel: 'tokens / s',
+    logX: true,
+    series: policies.map((p) => ({
+      name: p,
+      points: results.filter((r) => r.policy === p && r.tokens_per_s !== null).map((r) => [r.batch, r.tokens_per_s!] as [number, number]),
+    })),
+  });
+}
