@@ -7,6 +7,7 @@ import { nativeAddon } from '../../src/tensor/native.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { f32ToBf16, f32ToF16 } from '../../src/tensor/dtype.js';
 import type { Weight } from '../../src/tensor/weight.js';
+import { rng } from '../helpers/random.js';
 
 /**
  * Every op of the `cpu` backend against the reference backend (float64, obvious loops) on fresh random
@@ -23,16 +24,6 @@ const SEED = (Date.now() ^ (process.pid << 8)) >>> 0;
 const SENTINEL = 1234.5;
 const PAD = 7;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(SEED);
 const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
 

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RefArch } from './hf-reference.js';
 import { readSafetensorsFile } from './safetensors.js';
+import { rng } from '../helpers/random.js';
 
 export interface TensorSpec {
   name: string;
@@ -93,17 +94,7 @@ export function rewriteWithout(src: string, dst: string, drop: string): void {
   writeRaw(dst, out, parts);
 }
 
-/** mulberry32: a small seeded PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export interface RandomOpts {
   seed?: number;

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { analyzeRecords, analyzeTrace, gini } from '../../src/trace/analyze.js';
 import { analysisJson, formatAnalysisText, writeAnalysisFiles } from '../../src/trace/analyze-report.js';
 import type { TraceHeader, TraceRecord } from '../../src/trace/format.js';
+import { rng } from '../helpers/random.js';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
 
@@ -86,17 +87,6 @@ test('analyzeRecords on a hand-worked trace', async () => {
   close(a.summary.inactive_mean!, (1.75 + 2) / 2);
 });
 
-/** Deterministic PRNG (mulberry32) so the random trace is the same on every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomTrace(E: number, k: number, layers: number[], steps: number, seed: number): TraceRecord[] {
   const r = rng(seed);

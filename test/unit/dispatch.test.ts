@@ -14,16 +14,8 @@ import type { Router, Routing } from '../../src/moe/routing.js';
 import { refBackend } from '../../src/tensor/ref-backend.js';
 import { Scratch } from '../../src/tensor/scratch.js';
 import { f32Weight } from '../../src/tensor/weight.js';
+import { randomF32 as rand } from '../helpers/random.js';
 
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 32 - 0.5) * scale;
-  }
-  return a;
-}
 
 const H = 8;
 const F = 6;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { MoesaicError } from '../../src/errors.js';
 import { balancedPacking, rebalanceExperts, replicateExperts, type EplbOptions } from '../../src/parallel/eplb.js';
 import { readWeights } from '../../src/cli/commands/eplb.js';
+import { rng } from '../helpers/random.js';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} != ${b}`);
 
@@ -72,17 +73,6 @@ test('hierarchical mode on a hand-worked layer keeps each group on one node', ()
   assert.deepEqual(l.after, { max: 9, mean: 8, imbalance: 9 / 8 });
 });
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('invariants over random loads and option grids', () => {
   const r = rng(42);

@@ -7,16 +7,8 @@ import { refBackend } from '../../src/tensor/ref-backend.js';
 import { Scratch } from '../../src/tensor/scratch.js';
 import { f32Weight } from '../../src/tensor/weight.js';
 import type { Weight } from '../../src/tensor/weight.js';
+import { randomF32 as rand } from '../helpers/random.js';
 
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-}
 
 /** Dense masked-loop MoE: every expert on every token, kept only where the token chose it. */
 function maskedLoopMoe(x: Float32Array, T: number, H: number, router: Float32Array, experts: { g: Float32Array; u: Float32Array; d: Float32Array }[], F: number, k: number, renorm: boolean): Float64Array {

@@ -11,16 +11,8 @@ import { ROUTER_NAMES, routerForConfig } from '../../src/moe/routers.js';
 import type { Router, RouterInput, Routing } from '../../src/moe/routing.js';
 import { parseConfig } from '../../src/model/config.js';
 import { f32Weight } from '../../src/tensor/weight.js';
+import { randomF32 as rand } from '../helpers/random.js';
 
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 32 - 0.5) * scale;
-  }
-  return a;
-}
 
 function input(T: number, E: number, k: number, seed: number, H = 8): RouterInput {
   const hidden = rand(T * H, seed + 100);
