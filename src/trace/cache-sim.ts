@@ -1,7 +1,7 @@
 import { fail } from '../errors.js';
 import { checkDevices, contiguousPlacement, type PlacementPolicy } from '../parallel/placement.js';
 import { CACHE_POLICIES, layerCaches, type CachePolicy } from './cache-policies.js';
-import type { LayerActivity, TraceActivity } from './format.js';
+import type { LayerActivity, TraceActivity } from './activity.js';
 import { fitLayerPlacement } from './placement-sim.js';
 
 export { CACHE_POLICIES, type CachePolicy } from './cache-policies.js';

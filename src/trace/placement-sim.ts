@@ -1,6 +1,6 @@
 import { fail } from '../errors.js';
 import { checkDevices, placeExperts, type PlacementPolicy, type ShareHistory } from '../parallel/placement.js';
-import type { LayerActivity, TraceActivity } from './format.js';
+import type { LayerActivity, TraceActivity } from './activity.js';
 
 /**
  * Trace-driven evaluation of expert placement (issue 5, item 4; techniques.md §3, Huang et al., arXiv

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activityFromSteps, TraceWriter, type LayerActivity } from '../../src/trace/format.js';
+import { activityFromSteps, type LayerActivity } from '../../src/trace/activity.js';
+import { TraceWriter } from '../../src/trace/format.js';
 import { CACHE_POLICIES, simulateCache, simulateLayerCache, type CachePolicy, type RequestLog } from '../../src/trace/cache-sim.js';
 import { contiguousPlacement, roundRobinPlacement } from '../../src/parallel/placement.js';
 import { MoesaicError } from '../../src/errors.js';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activityFromSteps, type LayerActivity, type TraceHeader } from '../../src/trace/format.js';
+import { activityFromSteps, type LayerActivity } from '../../src/trace/activity.js';
+import type { TraceHeader } from '../../src/trace/format.js';
 import {
   antiCorrPlacement,
   contiguousPlacement,

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readActivity, readTrace, TraceWriter, type TraceHeader, type TraceRecord } from '../../src/trace/format.js';
+import { readActivity } from '../../src/trace/activity.js';
+import { readTrace, TraceWriter, type TraceHeader, type TraceRecord } from '../../src/trace/format.js';
 import { MoesaicError } from '../../src/errors.js';
 
 const HEADER: TraceHeader = { moesaic_trace: 1, model: 'tiny', num_layers: 4, moe_layers: [1, 3], num_experts: 4, top_k: 2 };

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { fail } from '../../errors.js';
 import { PLACEMENT_POLICIES, type PlacementPolicy } from '../../parallel/placement.js';
 import { CACHE_POLICIES, simulateCache, sweepCache, type CachePolicy, type CacheStats } from '../../trace/cache-sim.js';
-import { readActivity, type TraceActivity } from '../../trace/format.js';
+import { readActivity, type TraceActivity } from '../../trace/activity.js';
 import { simulatePlacement, type PlacementResult } from '../../trace/placement-sim.js';
 import { lineChartSvg } from '../../trace/svg-chart.js';
 import { choiceArg, intArg } from '../parse.js';
