@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { generateModel } from '../../gen/gen-model.js';
 import { loadModel } from '../../model/model.js';
-import type { Routing } from '../../moe/routing.js';
+import type { RoutingObserver } from '../../moe/moe-layer.js';
+import { TraceRecorder } from '../../trace/recorder.js';
 import { cacheDir } from '../cache-dir.js';
 import { choiceArg, intArg } from '../parse.js';
 
@@ -13,6 +14,7 @@ const ARCHES: readonly Arch[] = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'];
 
 interface DemoOptions {
   arch: Arch;
+  trace?: string;
   prompt: string;
   maxTokens: number;
   seed: number;
@@ -31,6 +33,7 @@ export function register(program: Command): void {
     .option('--prompt <text>', 'prompt', 'A mixture of experts routes every token to')
     .option('--max-tokens <n>', 'tokens to generate', intArg('--max-tokens', 1, 4096), 48)
     .option('--seed <s>', 'sampling seed', intArg('--seed', 0), 1)
+    .option('--trace <file>', 'also record the routing decisions to a trace (.jsonl or .jsonl.gz)')
     .action(async (opts: DemoOptions) => {
       const dir = join(cacheDir(), `demo-${opts.arch}-small-bf16`);
       if (!existsSync(join(dir, 'config.json'))) {
@@ -45,17 +48,25 @@ export function register(program: Command): void {
       log('  NOTE: the weights are synthetic (seeded random), so the text is gibberish; the machinery is real.\n');
 
       const counts = c.sparse.map(() => new Array<number>(c.numExperts).fill(0));
-      const observer = (layer: number, routing: Routing) => {
+      const recorder = opts.trace ? new TraceRecorder(opts.trace, dir, c) : undefined;
+      const observer: RoutingObserver = (layer, routing, plan, stats) => {
         for (const e of routing.experts) if (e >= 0) counts[layer]![e]!++; // -1: an empty slot (expert-choice)
+        recorder?.observer(layer, routing, plan, stats);
       };
       const promptIds = model.encode(opts.prompt);
       process.stdout.write(opts.prompt);
       const t0 = performance.now();
       let tFirst = 0;
       let n = 0;
-      for await (const tok of model.generate(promptIds, { maxTokens: opts.maxTokens, temperature: 0.8, topP: 0.95, seed: opts.seed, observer })) {
-        if (n++ === 0) tFirst = performance.now();
-        process.stdout.write(tok.text);
+      try {
+        for await (const tok of model.generate(promptIds, { maxTokens: opts.maxTokens, temperature: 0.8, topP: 0.95, seed: opts.seed, observer })) {
+          if (n++ === 0) tFirst = performance.now();
+          process.stdout.write(tok.text);
+        }
+        await recorder?.close();
+      } catch (e) {
+        recorder?.abort();
+        throw e;
       }
       const t1 = performance.now();
       process.stdout.write('\n\n');
