@@ -14,7 +14,8 @@ export async function main(argv: string[]): Promise<void> {
     .description('Mixture-of-Experts inference engine: run, trace, simulate and benchmark MoE models')
     .option('--debug', 'print stack traces on errors')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    // parser errors (unknown option, missing value) in the same one-line form as every other error
+    .configureOutput({ outputError: (text, write) => write(`moesaic: error [E_BAD_OPTION]: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`) });
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
   const files = readdirSync(dir).filter((f) => f.endsWith('.js')).sort();
   for (const file of files) {
