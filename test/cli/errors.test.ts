@@ -170,3 +170,17 @@ test('empty --ids and a missing --model option', () => {
   expectError(cli(['logits', '--ids', '1,2']), ['--model'], 'no --model (logits)');
   expectError(cli(['generate', '--ids', '1,2']), ['--model'], 'no --model (generate)');
 });
+
+test('command-line parser errors use the same one-line format and exit code', () => {
+  for (const [args, needle] of [
+    [['logits', '--model', good, '--ids', '1', '--bogus'], "unknown option '--bogus'"],
+    [['gen-model', '--arch', 'mixtral', '--size', 'tiny'], "required option '--out <dir>' not specified"],
+    [['no-such-command'], "unknown command 'no-such-command'"],
+  ] as const) {
+    const r = cli([...args]);
+    assert.equal(r.code, 1, `${args.join(' ')}: exit code`);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${args.join(' ')}: one line, got ${r.stderr}`);
+    assert.ok(lines[0]!.startsWith('moesaic: error [E_BAD_OPTION]: ') && lines[0]!.includes(needle), lines[0]);
+  }
+});
