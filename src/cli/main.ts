@@ -35,7 +35,7 @@ function reportError(err: unknown, debug: boolean): number {
     return err.exitCode;
   }
   if (err instanceof MoesaicError) {
-    process.stderr.write(`moesaic: error [${err.code}]: ${err.message}\n`);
+    process.stderr.write(`moesaic: error [${err.code}]: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
     if (debug) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fail } from '../errors.js';
 
 /**
@@ -41,5 +43,33 @@ export function idListArg(name: string) {
       fail('E_BAD_OPTION', `${name} must be a comma-separated list of non-negative integers, got '${value}'`);
     }
     return parts.map(Number);
+  };
+}
+
+/**
+ * A file or folder to write: not empty, not an existing folder (for a file), and its parent folder
+ * must exist, so a bad path fails before any work is done rather than after.
+ */
+export function outputPathArg(name: string, kind: 'file' | 'dir' = 'file') {
+  return (value: string): string => {
+    if (value.trim() === '') fail('E_BAD_OPTION', `${name} must not be empty`);
+    const parent = dirname(resolve(value));
+    if (!existsSync(parent) || !statSync(parent).isDirectory()) {
+      fail('E_IO', `${name} ${value}: folder ${parent} does not exist`);
+    }
+    if (kind === 'file' && existsSync(value) && statSync(value).isDirectory()) {
+      fail('E_IO', `${name} ${value} is a folder, expected a file`);
+    }
+    return value;
+  };
+}
+
+/** A file to read: not empty, existing, and not a folder. */
+export function inputFileArg(name: string) {
+  return (value: string): string => {
+    if (value.trim() === '') fail('E_BAD_OPTION', `${name} must not be empty`);
+    if (!existsSync(value)) fail('E_IO', `${name} ${value} does not exist`);
+    if (statSync(value).isDirectory()) fail('E_IO', `${name} ${value} is a folder, expected a file`);
+    return value;
   };
 }

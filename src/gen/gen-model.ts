@@ -101,7 +101,7 @@ function validate(opts: GenModelOptions): Resolved {
   if (typeof out !== 'string' || out === '') fail('E_BAD_OPTION', '--out must name a directory');
   if (!Number.isSafeInteger(seed) || seed < 0) fail('E_BAD_OPTION', `--seed must be a non-negative integer, got '${seed}'`);
   if (dtype !== 'f32' && dtype !== 'bf16') fail('E_BAD_OPTION', `--dtype must be one of f32|bf16, got '${String(dtype)}'`);
-  if (!Number.isFinite(skew) || skew < 0) fail('E_BAD_OPTION', `--skew must be a number >= 0, got '${skew}'`);
+  if (!Number.isFinite(skew) || skew < 0 || skew > 100) fail('E_BAD_OPTION', `--skew must be a number in [0, 100], got '${skew}'`);
   if (!Number.isFinite(shardMb) || shardMb <= 0) fail('E_BAD_OPTION', `--shard-mb must be a number > 0, got '${shardMb}'`);
   return { arch, size, out, seed, dtype, skew, shardMb, onProgress: opts.onProgress };
 }

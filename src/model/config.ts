@@ -50,6 +50,7 @@ export function readConfig(dir: string): ModelConfig {
   } catch (e) {
     fail('E_BAD_CONFIG', `${path} is not valid JSON: ${(e as Error).message}`);
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('E_BAD_CONFIG', `${path} is not a JSON object`);
   return parseConfig(raw, path);
 }
 
@@ -114,8 +115,12 @@ export function parseConfig(raw: Record<string, unknown>, source = 'config.json'
   if (!Array.isArray(mlpOnly)) fail('E_BAD_CONFIG', `${source}: mlp_only_layers must be a list`);
   for (let i = 0; i < numLayers; i++) sparse.push(!mlpOnly.includes(i) && (i + 1) % step === 0);
 
+  const vocabSize = int('vocab_size');
   const eos = raw.eos_token_id;
   const eosTokenIds = eos == null ? [] : Array.isArray(eos) ? (eos as number[]) : [eos as number];
+  for (const id of eosTokenIds) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) fail('E_BAD_CONFIG', `${source}: eos_token_id ${JSON.stringify(id)} is outside the vocabulary [0, ${vocabSize})`);
+  }
   const window = raw.sliding_window;
 
   return {
@@ -125,7 +130,7 @@ export function parseConfig(raw: Record<string, unknown>, source = 'config.json'
     numHeads,
     numKvHeads,
     headDim,
-    vocabSize: int('vocab_size'),
+    vocabSize,
     maxPositions: int('max_position_embeddings', 4096),
     rmsEps: num('rms_norm_eps', 1e-6),
     ropeTheta: num('rope_theta', 10000),

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fail } from '../errors.js';
 import type { Weight } from '../tensor/weight.js';
 import { parseSafetensors } from './safetensors.js';
@@ -56,6 +56,8 @@ export function openSafetensorsFolder(dir: string, mapFile: (path: string) => Ar
     }
     if (!weightMap || typeof weightMap !== 'object') fail('E_BAD_CHECKPOINT', `${index}: missing 'weight_map'`);
     files = [...new Set(Object.values(weightMap))].sort();
+    const outside = files.find((f) => typeof f !== 'string' || isAbsolute(f) || f.split(/[\\/]/).includes('..'));
+    if (outside !== undefined) fail('E_BAD_CHECKPOINT', `${index}: shard '${String(outside)}' is not a file inside the checkpoint folder`);
   } else if (existsSync(join(dir, 'model.safetensors'))) {
     files = ['model.safetensors'];
   } else {

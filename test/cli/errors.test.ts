@@ -184,3 +184,16 @@ test('command-line parser errors use the same one-line format and exit code', ()
     assert.ok(lines[0]!.startsWith('moesaic: error [E_BAD_OPTION]: ') && lines[0]!.includes(needle), lines[0]);
   }
 });
+
+test('non-finite logits (broken weights) are an error, not invalid JSON', () => {
+  const dir = copy();
+  const path = join(dir, 'model.safetensors');
+  const buf = readFileSync(path);
+  const headerLen = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  const norm = header['model.norm.weight']!;
+  assert.equal(norm.dtype, 'F32');
+  buf.writeFloatLE(Number.NaN, 8 + headerLen + norm.data_offsets[0]);
+  writeFileSync(path, buf);
+  expectError(cli(['logits', '--model', dir, '--ids', '1,2']), ['E_BAD_CHECKPOINT', 'non-finite'], 'NaN weight');
+});

@@ -10,7 +10,7 @@ import { parseConfig } from '../../model/config.js';
 import type { BackendName } from '../../tensor/backends.js';
 import { BACKEND_NAMES, getBackend } from '../../tensor/backends.js';
 import { lineChartSvg } from '../../trace/svg-chart.js';
-import { choiceArg, floatArg, idListArg, intArg } from '../parse.js';
+import { choiceArg, floatArg, idListArg, intArg, outputPathArg } from '../parse.js';
 
 /**
  * The paper's setups (Huang et al., arXiv 2303.06182, §5) with the expert count, top-k and capacity
@@ -77,8 +77,8 @@ export function register(bench: Command): void {
     .option('--threads <n>', 'kernel threads', intArg('--threads', 1, 256))
     .option('--seed <n>', 'seed of the synthetic weights and inputs', intArg('--seed', 0), 0)
     .option('--json', 'print {"results": [...]} instead of the table')
-    .option('--out <file>', 'also write the JSON to this file')
-    .option('--svg <file>', 'write the throughput-vs-batch chart (one series per policy) as SVG')
+    .option('--out <file>', 'also write the JSON to this file', outputPathArg('--out'))
+    .option('--svg <file>', 'write the throughput-vs-batch chart (one series per policy) as SVG', outputPathArg('--svg'))
     .action(async (o: GatingOpts) => {
       const log = (s: string) => (o.json ? process.stderr : process.stdout).write(`${s}\n`);
       const preset = o.preset ? PRESETS[o.preset] : undefined;
@@ -89,7 +89,7 @@ export function register(bench: Command): void {
       for (const p of policies) choiceArg('--policies', DISPATCH_POLICY_NAMES)(p);
       const capacityFactor = o.capacityFactor ?? preset?.capacityFactor ?? 1;
       const batches = o.batches ?? [...(preset?.batches ?? [64, 128, 256, 512, 1024])];
-      if (batches.some((b) => b < 1)) fail('E_BAD_OPTION', '--batches must be positive');
+      if (batches.some((b) => b < 1 || b > 1_000_000)) fail('E_BAD_OPTION', '--batches must be token counts in [1, 1000000]');
       const limitMb = o.memoryLimitMb ?? preset?.memoryLimitMb;
 
       let target: GatingTarget;
@@ -105,6 +105,11 @@ export function register(bench: Command): void {
           seed: o.seed,
         };
         if (spec.topK > spec.experts) fail('E_BAD_OPTION', `--top-k ${spec.topK} exceeds --experts ${spec.experts}`);
+        // the synthetic layer's weights live in memory: refuse shapes this machine cannot hold
+        const weightBytes = 4 * 3 * spec.experts * spec.hidden * spec.ffn;
+        if (weightBytes > 8 * 2 ** 30) {
+          fail('E_BAD_OPTION', `a synthetic layer of ${spec.experts} experts x ${spec.hidden} x ${spec.ffn} needs ${(weightBytes / 2 ** 30).toFixed(0)} GiB of f32 weights (limit 8 GiB): reduce --experts, --hidden or --ffn`);
+        }
         const backend = await getBackend(o.backend, o.threads);
         const router = o.router ? routerForConfig(syntheticConfig(spec), o.router) : softmaxTopKRouter(true);
         target = layerTarget(spec, backend, router, { capacityFactor, blockSize: o.blockSize });

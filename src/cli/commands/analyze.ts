@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { analyzeTrace } from '../../trace/analyze.js';
 import { analysisJson, formatAnalysisText, writeAnalysisFiles } from '../../trace/analyze-report.js';
+import { inputFileArg, outputPathArg } from '../parse.js';
 
 /**
  * `moesaic analyze TRACE`: per-MoE-layer routing statistics (popularity, skew, inactive experts,
@@ -10,8 +11,8 @@ export function register(program: Command): void {
   program
     .command('analyze')
     .description('routing statistics of a trace per MoE layer: popularity, skew, inactive experts, locality, correlation')
-    .argument('<trace>', 'routing trace (.jsonl or .jsonl.gz)')
-    .option('--out <dir>', 'write analysis.json, popularity.svg and inactive.svg into this folder')
+    .argument('<trace>', 'routing trace (.jsonl or .jsonl.gz)', inputFileArg('trace'))
+    .option('--out <dir>', 'write analysis.json, popularity.svg and inactive.svg into this folder', outputPathArg('--out', 'dir'))
     .option('--json', 'print the analysis as JSON instead of the text summary')
     .action(async (trace: string, o: { out?: string; json?: boolean }) => {
       const a = await analyzeTrace(trace);

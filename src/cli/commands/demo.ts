@@ -7,7 +7,7 @@ import { loadModel } from '../../model/model.js';
 import type { RoutingObserver } from '../../moe/moe-layer.js';
 import { TraceRecorder } from '../../trace/recorder.js';
 import { cacheDir } from '../cache-dir.js';
-import { choiceArg, intArg } from '../parse.js';
+import { choiceArg, intArg, outputPathArg } from '../parse.js';
 
 type Arch = 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe';
 const ARCHES: readonly Arch[] = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'];
@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .option('--prompt <text>', 'prompt', 'A mixture of experts routes every token to')
     .option('--max-tokens <n>', 'tokens to generate', intArg('--max-tokens', 1, 4096), 48)
     .option('--seed <s>', 'sampling seed', intArg('--seed', 0), 1)
-    .option('--trace <file>', 'also record the routing decisions to a trace (.jsonl or .jsonl.gz)')
+    .option('--trace <file>', 'also record the routing decisions to a trace (.jsonl or .jsonl.gz)', outputPathArg('--trace'))
     .action(async (opts: DemoOptions) => {
       const dir = join(cacheDir(), `demo-${opts.arch}-small-bf16`);
       if (!existsSync(join(dir, 'config.json'))) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
-import { intArg } from '../parse.js';
+import { inputFileArg, intArg } from '../parse.js';
 import { rebalanceExperts, type EplbResult } from '../../parallel/eplb.js';
 
 /**
@@ -12,11 +12,11 @@ export function register(program: Command): void {
   program
     .command('eplb')
     .description("plan redundant expert replicas and their GPUs with DeepSeek's EPLB (hierarchical when groups % nodes == 0)")
-    .requiredOption('--weights <file>', 'JSON expert loads: [[layer 0 loads...], ...], {"weights": [[...]]}, or an analysis.json from moesaic analyze')
-    .requiredOption('--replicas <n>', 'physical expert slots in total (multiple of --gpus, >= experts)', intArg('--replicas', 1))
-    .requiredOption('--groups <n>', 'expert groups (must divide the experts)', intArg('--groups', 1))
-    .requiredOption('--nodes <n>', 'server nodes (must divide --gpus)', intArg('--nodes', 1))
-    .requiredOption('--gpus <n>', 'GPUs in total', intArg('--gpus', 1))
+    .requiredOption('--weights <file>', 'JSON expert loads: [[layer 0 loads...], ...], {"weights": [[...]]}, or an analysis.json from moesaic analyze', inputFileArg('--weights'))
+    .requiredOption('--replicas <n>', 'physical expert slots in total (multiple of --gpus, >= experts)', intArg('--replicas', 1, 1 << 20))
+    .requiredOption('--groups <n>', 'expert groups (must divide the experts)', intArg('--groups', 1, 1 << 20))
+    .requiredOption('--nodes <n>', 'server nodes (must divide --gpus)', intArg('--nodes', 1, 1 << 16))
+    .requiredOption('--gpus <n>', 'GPUs in total', intArg('--gpus', 1, 1 << 20))
     .option('--json', 'print the whole plan as JSON')
     .action(async (o: { weights: string; replicas: number; groups: number; nodes: number; gpus: number; json?: boolean }) => {
       const weights = await readWeights(o.weights);

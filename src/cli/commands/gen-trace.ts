@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { writeGenTrace, type GenTraceOptions } from '../../trace/gen-trace.js';
-import { floatArg, intArg } from '../parse.js';
+import { floatArg, intArg, outputPathArg } from '../parse.js';
 
 const MODEL_HELP = `
 Generative model (docs/analysis.md), per MoE layer, all layers MoE:
@@ -23,12 +23,12 @@ export function register(program: Command): void {
   program
     .command('gen-trace')
     .description('write a synthetic routing trace: skewed popularity, temporal locality, co-activated expert pairs')
-    .requiredOption('--out <file>', 'trace to write (.jsonl, or .jsonl.gz for gzip)')
+    .requiredOption('--out <file>', 'trace to write (.jsonl, or .jsonl.gz for gzip)', outputPathArg('--out'))
     .option('--experts <E>', 'experts per MoE layer', intArg('--experts', 1, 1 << 20), 16)
     .option('--top-k <k>', 'experts per token', intArg('--top-k', 1, 1 << 20), 2)
     .option('--layers <L>', 'MoE layers', intArg('--layers', 1, 1 << 16), 4)
-    .option('--steps <S>', 'forward steps', intArg('--steps', 1), 100)
-    .option('--tokens <T>', 'tokens per step', intArg('--tokens', 1), 32)
+    .option('--steps <S>', 'forward steps', intArg('--steps', 1, 100_000_000), 100)
+    .option('--tokens <T>', 'tokens per step', intArg('--tokens', 1, 1_000_000), 32)
     .option('--skew <X>', 'popularity exponent: rank r has weight 1/(r+1)^X', floatArg('--skew', 0, 100), 1)
     .option('--locality <P>', 'probability a token repeats a previous-step token\'s expert set', floatArg('--locality', 0, 1), 0.5)
     .option('--correlation <R>', 'probability a token\'s next expert is the partner of its previous one', floatArg('--correlation', 0, 1), 0)

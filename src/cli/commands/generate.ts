@@ -43,12 +43,18 @@ export function register(program: Command): void {
         stopAtEos: opts.eos,
         observer,
       });
-      if (!opts.json && opts.prompt !== undefined) process.stdout.write(opts.prompt);
       for await (const tok of stream) {
+        // the prompt is echoed with the first token, so a prompt that fails (too long, no tokenizer) prints nothing
+        if (!opts.json && ids.length === 0 && opts.prompt !== undefined) process.stdout.write(opts.prompt);
         ids.push(tok.id);
         if (!opts.json) process.stdout.write(tok.text);
       }
       process.stdout.write(opts.json ? `${JSON.stringify({ ids, text: model.decode(ids) })}\n` : '\n');
+      const last = ids[ids.length - 1];
+      const stoppedAtEos = last !== undefined && opts.eos && model.config.eosTokenIds.includes(last);
+      if (ids.length < opts.maxTokens && !stoppedAtEos) {
+        process.stderr.write(`moesaic: stopped after ${ids.length} tokens: the context of ${model.config.maxPositions} positions is full\n`);
+      }
     });
   });
 }

@@ -7,7 +7,7 @@ import { CACHE_POLICIES, simulateCache, sweepCache, type CachePolicy, type Cache
 import { readActivity, type TraceActivity } from '../../trace/activity.js';
 import { simulatePlacement, type PlacementResult } from '../../trace/placement-sim.js';
 import { lineChartSvg } from '../../trace/svg-chart.js';
-import { choiceArg, intArg } from '../parse.js';
+import { choiceArg, inputFileArg, intArg, outputPathArg } from '../parse.js';
 
 /**
  * `moesaic simulate cache|placement`: trace-driven predictions of expert buffering and expert placement
@@ -39,23 +39,23 @@ export function register(program: Command): void {
   sim
     .command('cache')
     .description('replay a routing trace through per-(device, layer) expert caches and count hits and misses')
-    .requiredOption('--trace <file>', 'routing trace (.jsonl or .jsonl.gz)')
+    .requiredOption('--trace <file>', 'routing trace (.jsonl or .jsonl.gz)', inputFileArg('--trace'))
     .option('--policy <p>', `eviction policy: ${CACHE_POLICIES.join('|')}`, choiceArg('--policy', CACHE_POLICIES))
     .option('--slots <n>', 'expert slots per (device, layer) cache', intArg('--slots', 1))
     .option('--devices <D>', 'devices; experts are split over them by --placement (must divide the experts)', intArg('--devices', 1), 1)
     .option('--placement <p>', `expert placement: ${PLACEMENT_POLICIES.join('|')} (greedy/anticorr fitted on the first half of the steps)`, choiceArg('--placement', PLACEMENT_POLICIES), 'contiguous')
     .option('--sweep <a..b>', 'miss rate of every policy for slot counts a..b ("E" = experts per device)')
-    .option('--chart <file>', 'with --sweep: write the miss-rate curves as SVG here')
-    .option('--out <file>', 'write the report to this file (and, with --sweep, the chart next to it as .svg)')
+    .option('--chart <file>', 'with --sweep: write the miss-rate curves as SVG here', outputPathArg('--chart'))
+    .option('--out <file>', 'write the report to this file (and, with --sweep, the chart next to it as .svg)', outputPathArg('--out'))
     .option('--json', 'print JSON: {"requests","hits","misses","miss_rate","per_layer"}')
     .action(async (o: CacheCli) => runCache(o));
   sim
     .command('placement')
     .description('fit an expert placement on the first half of the steps, measure Max Load and Avg Max Load on the second')
-    .requiredOption('--trace <file>', 'routing trace (.jsonl or .jsonl.gz)')
+    .requiredOption('--trace <file>', 'routing trace (.jsonl or .jsonl.gz)', inputFileArg('--trace'))
     .requiredOption('--devices <D>', 'devices (must divide the experts)', intArg('--devices', 1))
     .requiredOption('--policy <p>', `${PLACEMENT_POLICIES.join('|')}, or all (text table of every policy)`, choiceArg('--policy', [...PLACEMENT_POLICIES, 'all'] as const))
-    .option('--out <file>', 'write the report to this file instead of stdout')
+    .option('--out <file>', 'write the report to this file instead of stdout', outputPathArg('--out'))
     .option('--json', 'print JSON: {"max_load","avg_max_load","per_layer"}')
     .action(async (o: PlacementCli) => runPlacement(o));
 }
@@ -95,8 +95,11 @@ function cacheRow(name: string, s: CacheStats): string {
 }
 
 async function runCache(o: CacheCli): Promise<void> {
-  if (o.sweep !== undefined) parseSweep(o.sweep, 1 << 16); // a malformed range fails before the (long) read
-  else if (o.policy === undefined || o.slots === undefined) fail('E_BAD_OPTION', 'simulate cache needs --policy and --slots (or --sweep a..b)');
+  if (o.sweep !== undefined) {
+    parseSweep(o.sweep, 1 << 16); // a malformed range fails before the (long) read
+    if (o.policy !== undefined || o.slots !== undefined) fail('E_BAD_OPTION', '--sweep runs every policy over a range of slots: drop --policy and --slots');
+  } else if (o.policy === undefined || o.slots === undefined) fail('E_BAD_OPTION', 'simulate cache needs --policy and --slots (or --sweep a..b)');
+  else if (o.chart !== undefined) fail('E_BAD_OPTION', '--chart draws the miss-rate curves of --sweep: add --sweep a..b');
   const t0 = performance.now();
   const activity = await readActivity(o.trace);
   const t1 = performance.now();

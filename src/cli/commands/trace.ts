@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { fail } from '../../errors.js';
 import type { ModelOptions } from '../model-options.js';
 import { addModelOptions, withModel } from '../model-options.js';
-import { floatArg, idListArg, intArg } from '../parse.js';
+import { floatArg, idListArg, inputFileArg, intArg, outputPathArg } from '../parse.js';
 
 interface TraceCliOptions extends ModelOptions {
   prompt?: string;
@@ -29,12 +29,13 @@ export function register(program: Command): void {
       .description('record a routing trace (JSON Lines, .gz for gzip) from prefill and decode steps')
       .option('--prompt <text>', 'one text prompt')
       .option('--ids <csv>', 'one prompt as token ids', idListArg('--ids'))
-      .option('--prompts-file <file>', 'text prompts, one per line')
+      .option('--prompts-file <file>', 'text prompts, one per line', inputFileArg('--prompts-file'))
       .option('--max-tokens <n>', 'tokens to generate per prompt', intArg('--max-tokens', 0, 1_000_000), 32)
       .option('--batch <b>', 'sequences decoded together per step', intArg('--batch', 1, 4096), 1)
       .option('--temperature <t>', 'sampling temperature; 0 = greedy', floatArg('--temperature', 0, 100), 0)
       .option('--seed <s>', 'sampling seed (sequence i uses seed + i)', intArg('--seed', 0), 0)
-      .requiredOption('--out <file>', 'trace file to write (.jsonl or .jsonl.gz)'),
+      .requiredOption('--out <file>', 'trace file to write (.jsonl or .jsonl.gz)', outputPathArg('--out')),
+    { trace: false },
   ).action(async (opts: TraceCliOptions) => {
     const given = [opts.prompt, opts.ids, opts.promptsFile].filter((v) => v !== undefined).length;
     if (given !== 1) fail('E_BAD_OPTION', 'give exactly one of --prompt, --ids or --prompts-file');
