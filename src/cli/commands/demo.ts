@@ -1,3 +1,4 @@
+import { fail, MoesaicError } from '../../errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -40,7 +41,10 @@ export function register(program: Command): void {
         process.stderr.write(`moesaic demo: writing a synthetic ${opts.arch} checkpoint (random weights) to ${dir} ...\n`);
         await generateModel({ arch: opts.arch, size: 'small', out: dir, seed: 7, dtype: 'bf16', skew: 1.5 });
       }
-      const model = await loadModel(dir);
+      const model = await loadModel(dir).catch((e: unknown) => {
+        if (e instanceof MoesaicError) fail(e.code, `${e.message} (the cached demo model is damaged: delete ${dir} to write it again)`);
+        throw e;
+      });
       const c = model.config;
       const log = (s: string) => process.stderr.write(`${s}\n`);
       log(`model: ${c.arch.hfClass} from ${dir}`);

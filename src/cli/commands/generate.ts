@@ -50,6 +50,7 @@ export function register(program: Command): void {
         if (!opts.json) process.stdout.write(tok.text);
       }
       process.stdout.write(opts.json ? `${JSON.stringify({ ids, text: model.decode(ids) })}\n` : '\n');
+      if (!opts.json && !model.tokenizer) process.stderr.write(`moesaic: ${opts.model} has no tokenizer.json, so there is no text: use --json to see the ${ids.length} generated ids\n`);
       const last = ids[ids.length - 1];
       const stoppedAtEos = last !== undefined && opts.eos && model.config.eosTokenIds.includes(last);
       if (ids.length < opts.maxTokens && !stoppedAtEos) {

@@ -41,7 +41,7 @@ export function register(program: Command): void {
     if (given !== 1) fail('E_BAD_OPTION', 'give exactly one of --prompt, --ids or --prompts-file');
     const start = performance.now();
     const { prompts, generated } = await withModel({ ...opts, trace: opts.out }, (model, observer) => {
-      const prompts = loadPrompts(opts, (t) => model.encode(t));
+      const prompts = loadPrompts(opts, (t) => model.encode(t), model.config.maxPositions);
       let generated = 0;
       for (let i = 0; i < prompts.length; i += opts.batch) {
         const batch = prompts.slice(i, i + opts.batch);
@@ -55,7 +55,7 @@ export function register(program: Command): void {
   });
 }
 
-function loadPrompts(opts: TraceCliOptions, encode: (text: string) => number[]): number[][] {
+function loadPrompts(opts: TraceCliOptions, encode: (text: string) => number[], maxPositions: number): number[][] {
   if (opts.ids) return [opts.ids];
   if (opts.prompt !== undefined) return [encode(opts.prompt)];
   let text: string;
@@ -64,7 +64,15 @@ function loadPrompts(opts: TraceCliOptions, encode: (text: string) => number[]):
   } catch (e) {
     fail('E_IO', `cannot read --prompts-file ${opts.promptsFile}: ${(e as Error).message}`);
   }
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
-  if (lines.length === 0) fail('E_BAD_INPUT', `${opts.promptsFile} has no prompts`);
-  return lines.map(encode);
+  const prompts: number[][] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim().length === 0) return;
+    const ids = encode(line.trim());
+    if (ids.length > maxPositions) {
+      fail('E_BAD_INPUT', `${opts.promptsFile} line ${i + 1}: prompt of ${ids.length} tokens exceeds the context of ${maxPositions} positions`);
+    }
+    prompts.push(ids);
+  });
+  if (prompts.length === 0) fail('E_BAD_INPUT', `${opts.promptsFile} has no prompts`);
+  return prompts;
 }
