@@ -9,6 +9,8 @@ export interface SamplingOptions {
   /** nucleus: keep the smallest set whose probability reaches p (1 = all) */
   readonly topP?: number;
   readonly seed?: number;
+  /** token ids never to generate (Hugging Face's `suppress_tokens`): their logits count as -Infinity */
+  readonly suppressTokens?: readonly number[];
 }
 
 /**
@@ -21,6 +23,7 @@ export class Sampler {
   private readonly temperature: number;
   private readonly topK: number;
   private readonly topP: number;
+  private readonly suppress: readonly number[];
 
   constructor(opts: SamplingOptions = {}) {
     this.temperature = opts.temperature ?? 0;
@@ -30,9 +33,13 @@ export class Sampler {
     if (!Number.isInteger(this.topK) || this.topK < 0) fail('E_BAD_OPTION', `top-k must be an integer >= 0, got ${this.topK}`);
     if (!(this.topP > 0 && this.topP <= 1)) fail('E_BAD_OPTION', `top-p must be in (0, 1], got ${this.topP}`);
     this.rng = new Rng(opts.seed ?? 0, 'sampling');
+    this.suppress = opts.suppressTokens ?? [];
+    if (this.suppress.some((id) => !Number.isInteger(id) || id < 0)) fail('E_BAD_OPTION', 'suppressed token ids must be integers >= 0');
   }
 
   sample(logits: Float32Array): number {
+    // the logits buffer is the forward's own and is overwritten by the next step: masking it in place is free
+    for (const id of this.suppress) if (id < logits.length) logits[id] = -Infinity;
     if (this.temperature === 0) return argmax(logits);
     const V = logits.length;
     // Candidates in descending logit order only when top-k / top-p need an order; plain temperature

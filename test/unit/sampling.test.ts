@@ -59,3 +59,16 @@ test('bad sampling options are refused', () => {
   assert.throws(() => new Sampler({ topP: 0 }), /top-p/);
   assert.throws(() => new Sampler({ topK: 1.5 }), /top-k/);
 });
+
+test('suppressed tokens are never generated, greedy or sampled', () => {
+  const best = argmax(logits);
+  const greedy = new Sampler({ suppressTokens: [best] });
+  const row = logits.slice();
+  const picked = greedy.sample(row);
+  assert.notEqual(picked, best);
+  assert.equal(picked, argmax(Float32Array.from(logits, (v, i) => (i === best ? -Infinity : v))));
+  const suppressed = [best, 3, 17];
+  const s = new Sampler({ temperature: 2, seed: 5, suppressTokens: suppressed });
+  for (let i = 0; i < 5000; i++) assert.ok(!suppressed.includes(s.sample(logits.slice())));
+  assert.throws(() => new Sampler({ suppressTokens: [-1] }), /suppressed/);
+});

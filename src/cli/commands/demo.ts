@@ -58,12 +58,16 @@ export function register(program: Command): void {
         recorder?.observer(layer, routing, plan, stats);
       };
       const promptIds = model.encode(opts.prompt);
+      // random weights happily pick lone bytes of multi-byte characters, which print as '\uFFFD' (a
+      // trained model does not): suppress the tokens that cannot be decoded on their own; and an end-of-sequence
+      // token from random weights means nothing, so the demo generates --max-tokens tokens
+      const suppressTokens = [...Array(c.vocabSize).keys()].filter((id) => model.decode([id]).includes('\uFFFD'));
       process.stdout.write(opts.prompt);
       const t0 = performance.now();
       let tFirst = 0;
       let n = 0;
       try {
-        for await (const tok of model.generate(promptIds, { maxTokens: opts.maxTokens, temperature: 0.8, topP: 0.95, seed: opts.seed, observer })) {
+        for await (const tok of model.generate(promptIds, { maxTokens: opts.maxTokens, temperature: 0.8, topP: 0.95, seed: opts.seed, suppressTokens, stopAtEos: false, observer })) {
           if (n++ === 0) tFirst = performance.now();
           process.stdout.write(tok.text);
         }
