@@ -96,16 +96,24 @@ export class Model {
     const cache = this.newCache(Math.min(this.config.maxPositions, ids.length + maxTokens));
     const eos = new Set(opts.stopAtEos === false ? [] : this.config.eosTokenIds);
     const generated: number[] = [];
+    // Streaming text: decode the tokens since the last newline (as Hugging Face's TextStreamer does),
+    // not the whole output each step, and hold back a trailing partial UTF-8 character until the next
+    // token completes it. Decoding a window rather than single tokens keeps tokenizers whose pieces
+    // decode differently alone (SentencePiece's leading spaces) right.
+    let windowStart = 0;
     let shown = '';
     let logits = this.transformer.forward(ids, cache, { observer: opts.observer });
     for (;;) {
       const id = sampler.sample(logits);
       generated.push(id);
-      const text = this.decode(generated);
-      // hold back a trailing partial UTF-8 character until the next token completes it
+      const text = this.decode(generated.slice(windowStart));
       const ready = text.endsWith('\uFFFD') ? shown : text;
       yield { id, text: ready.startsWith(shown) ? ready.slice(shown.length) : '' };
       if (ready.startsWith(shown)) shown = ready;
+      if (shown.endsWith('\n')) {
+        windowStart = generated.length;
+        shown = '';
+      }
       if (eos.has(id) || generated.length >= maxTokens || cache.length >= cache.capacity) return;
       logits = this.transformer.forward([id], cache, { observer: opts.observer });
       await Promise.resolve(); // let consumers interleave (streaming, servers)
