@@ -42,6 +42,7 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
   const target = resolve(o.out);
   checkTarget(target);
   const parent = dirname(target);
+  removeStaleTemps(parent, basename(target));
   const tmp = join(parent, `.${basename(target)}.tmp-${process.pid}-${Date.now()}`);
   try {
     mkdirSync(tmp, { recursive: true });
@@ -131,4 +132,28 @@ function replaceDir(tmp: string, target: string): void {
     throw err;
   }
   rmSync(old, { recursive: true, force: true });
+}
+
+/**
+ * A run killed mid-write (Ctrl-C, out of memory) leaves its `.NAME.tmp-PID-TIME` folder behind; the
+ * destination itself is never half-written. Remove such folders whose process is gone, so they do
+ * not accumulate (a JavaScript signal handler cannot do it: it would not run during a long write).
+ */
+function removeStaleTemps(parent: string, name: string): void {
+  if (!existsSync(parent)) return;
+  const prefix = `.${name}.tmp-`;
+  for (const entry of readdirSync(parent)) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) rmSync(join(parent, entry), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
