@@ -7,26 +7,22 @@
  * The generator is xoshiro128** (32-bit integer arithmetic only, so it is fast in V8 and identical on
  * every machine); normals come from the Marsaglia polar method (Math.log and Math.sqrt only).
  */
-export class Rng {
-  private s0 = 0;
-  private s1 = 0;
-  private s2 = 0;
-  private s3 = 0;
-  private spare = 0;
-  private hasSpare = false;
+export class Xoshiro128 {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
 
-  constructor(seed: number, stream: string) {
-    const key = `${seed}\u0000${stream}`;
-    // four differently-based FNV-1a hashes of the key, each scrambled by splitmix32, fill the state
-    const s = [0, 0, 0, 0].map((_, k) => splitmix32(fnv1a(key, (0x811c9dc5 ^ Math.imul(k + 1, 0x9e3779b9)) >>> 0)));
-    this.s0 = s[0]! | 0;
-    this.s1 = s[1]! | 0;
-    this.s2 = s[2]! | 0;
-    this.s3 = s[3]! | 0;
+  /** xoshiro128** (Blackman & Vigna, 2018) from four 32-bit state words; all zero is replaced by a 1. */
+  constructor(s0: number, s1: number, s2: number, s3: number) {
+    this.s0 = s0 | 0;
+    this.s1 = s1 | 0;
+    this.s2 = s2 | 0;
+    this.s3 = s3 | 0;
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the all-zero state is a fixed point
   }
 
-  /** Next 32-bit unsigned integer (xoshiro128**). */
+  /** Next 32-bit unsigned integer. */
   nextU32(): number {
     const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9);
     const t = this.s1 << 9;
@@ -37,6 +33,18 @@ export class Rng {
     this.s2 ^= t;
     this.s3 = rotl(this.s3, 11);
     return r >>> 0;
+  }
+}
+
+export class Rng extends Xoshiro128 {
+  private spare = 0;
+  private hasSpare = false;
+
+  constructor(seed: number, stream: string) {
+    const key = `${seed}\u0000${stream}`;
+    // four differently-based FNV-1a hashes of the key, each scrambled by splitmix32, fill the state
+    const s = [0, 0, 0, 0].map((_, k) => splitmix32(fnv1a(key, (0x811c9dc5 ^ Math.imul(k + 1, 0x9e3779b9)) >>> 0)));
+    super(s[0]!, s[1]!, s[2]!, s[3]!);
   }
 
   /** Uniform in [0, 1). */

@@ -1,5 +1,6 @@
 import { fail } from '../errors.js';
 import { TraceWriter, type TraceHeader, type TraceRecord } from './format.js';
+import { Xoshiro128 } from '../gen/rng.js';
 
 /**
  * Synthetic routing traces (issue 5, item 6), for experiments beyond the models at hand. The generative
@@ -48,26 +49,8 @@ export function seededRandom(seed: number): () => number {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
     return (z ^ (z >>> 16)) >>> 0;
   };
-  let a = splitmix();
-  let b = splitmix();
-  let c = splitmix();
-  let d = splitmix();
-  if ((a | b | c | d) === 0) a = 1;
-  return () => {
-    const r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
-    const t = b << 9;
-    c ^= a;
-    d ^= b;
-    b ^= c;
-    a ^= d;
-    c ^= t;
-    d = rotl(d, 11);
-    return r / 4294967296;
-  };
-}
-
-function rotl(v: number, s: number): number {
-  return (v << s) | (v >>> (32 - s));
+  const g = new Xoshiro128(splitmix(), splitmix(), splitmix(), splitmix());
+  return () => g.nextU32() / 4294967296;
 }
 
 export function checkGenOptions(o: GenTraceOptions): void {
