@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadReference, referenceLogits, type RefModel } from '../reference/hf-reference.js';
-import { writeSafetensors } from '../reference/checkpoint-tools.js';
+import { writeRandomCheckpoint, writeSafetensors } from '../reference/checkpoint-tools.js';
 import { readSafetensorsFile } from '../reference/safetensors.js';
 import { cliLogits, compareRows, genModel, libLogits, removeDir, tempDir, type Compare, type GenOpts } from '../reference/harness.js';
 
@@ -111,22 +111,49 @@ for (const arch of ARCHS) {
 }
 
 // Config fields that the generated tiny models leave at their defaults, switched on by editing
-// config.json: each must change the reference's logits (so the comparison has teeth) and the engine
-// must follow.
-const VARIANTS: Array<{ arch: (typeof ARCHS)[number]; name: string; patch: Record<string, unknown> }> = [
+// config.json (a field set to undefined is removed): each must change the reference's logits (so the
+// comparison has teeth) and the engine must follow. `same: true` marks fields that transformers
+// ignores (the reference logits must stay those of the unedited model), and the engine must too.
+const VARIANTS: Array<{ arch: (typeof ARCHS)[number]; name: string; patch: Record<string, unknown>; same?: boolean }> = [
   { arch: 'mixtral', name: 'sliding_window 4', patch: { sliding_window: 4 } },
   { arch: 'olmoe', name: 'clip_qkv 0.3', patch: { clip_qkv: 0.3 } },
   { arch: 'olmoe', name: 'norm_topk_prob true', patch: { norm_topk_prob: true } },
   { arch: 'qwen2_moe', name: 'norm_topk_prob true', patch: { norm_topk_prob: true } },
   { arch: 'qwen3_moe', name: 'norm_topk_prob false', patch: { norm_topk_prob: false } },
+  // MixtralConfig's defaults are rope_theta 1e6 and rms_norm_eps 1e-5 (gen-model writes 10000)
+  { arch: 'mixtral', name: 'no rope_theta / rms_norm_eps (class defaults)', patch: { rope_theta: undefined, rms_norm_eps: undefined } },
+  // transformers 5 forms: RoPE in rope_parameters, dtype for torch_dtype, head_dim null, canonical alias names
+  {
+    arch: 'mixtral',
+    name: 'transformers 5: rope_parameters, dtype, head_dim null',
+    patch: { rope_theta: undefined, rope_parameters: { rope_theta: 1e6, rope_type: 'default' }, torch_dtype: undefined, dtype: 'float32', head_dim: null },
+  },
+  {
+    arch: 'qwen3_moe',
+    name: 'transformers 5: num_local_experts, rope_parameters',
+    patch: { num_experts: undefined, num_local_experts: 8, rope_theta: undefined, rope_parameters: { rope_theta: 10000, rope_type: 'default' } },
+  },
+  { arch: 'olmoe', name: 'num_local_experts alias, rope_theta 500', patch: { num_experts: undefined, num_local_experts: 8, rope_theta: 500 } },
+  { arch: 'qwen2_moe', name: 'qkv_bias false', patch: { qkv_bias: false } },
+  { arch: 'qwen2_moe', name: 'sliding_window 4 with use_sliding_window false', patch: { sliding_window: 4, use_sliding_window: false }, same: true },
+  { arch: 'qwen3_moe', name: 'sliding_window 4 with use_sliding_window false', patch: { sliding_window: 4, use_sliding_window: false }, same: true },
+  { arch: 'olmoe', name: 'sliding_window 4 (OLMoE has none)', patch: { sliding_window: 4 }, same: true },
 ];
 
 describe('config variants', () => {
+  const bases = new Map<string, string>();
+  const baseFor = (arch: string): string => {
+    let base = bases.get(arch);
+    if (!base) {
+      base = genModel(join(root, `variant-base-${arch}`), arch, { seed: 7 });
+      bases.set(arch, base);
+    }
+    return base;
+  };
   for (const v of VARIANTS) {
-    test(`${v.arch} ${v.name}: cli-cpu matches the reference`, () => {
-      const base = join(root, `variant-base-${v.arch}-${v.name.replace(/\W+/g, '_')}`);
-      const dir = `${base}-patched`;
-      genModel(base, v.arch, { seed: 7 });
+    test(`${v.arch} ${v.name}: the engine matches the reference`, async () => {
+      const base = baseFor(v.arch);
+      const dir = join(root, `variant-${v.arch}-${v.name.replace(/\W+/g, '_')}`);
       cpSync(base, dir, { recursive: true });
       const cfgPath = join(dir, 'config.json');
       writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, 'utf8')), ...v.patch }, null, 2));
@@ -134,11 +161,29 @@ describe('config variants', () => {
       const ids = [...idsFor(ref), 99, 3]; // 9 positions (more than the sliding window)
       const expected = referenceLogits(ref, ids);
       const effect = compareRows(referenceLogits(loadReference(base), ids), expected).maxErr;
-      assert.ok(effect > 1e-3, `${v.name} should change the reference logits (changed by ${effect})`);
-      const cmp = compareRows(cliLogits(dir, ids), expected);
+      if (v.same) assert.equal(effect, 0, `${v.name} must not change the reference logits (changed by ${effect})`);
+      else assert.ok(effect > 1e-3, `${v.name} should change the reference logits (changed by ${effect})`);
+      const cmp = compareRows(await libLogits(dir, ids, 'cpu'), expected);
       worstF32 = Math.max(worstF32, cmp.maxErr);
-      seen.push(`${v.arch} ${v.name} cli-cpu: ${cmp.maxErr.toExponential(2)}`);
+      seen.push(`${v.arch} ${v.name} lib-cpu: ${cmp.maxErr.toExponential(2)}`);
       assert.ok(cmp.maxErr < TOL.f32, `${v.arch} ${v.name}: ${describeErr(cmp, ref.cfg.vocab)}`);
+    });
+  }
+});
+
+// head_dim != hidden_size / num_attention_heads: every family's attention reads config.head_dim
+// (gen-model decouples it only for qwen3_moe, so these checkpoints come from the reference's tools).
+describe('head_dim decoupled from hidden_size / heads', () => {
+  for (const arch of ['mixtral', 'qwen2_moe'] as const) {
+    test(`${arch}: the engine matches the reference`, async () => {
+      const dir = join(root, `head-dim-${arch}`);
+      writeRandomCheckpoint(dir, arch, { seed: 12, headDim: 6 });
+      const ref = loadReference(dir);
+      assert.equal(ref.cfg.headDim, 6);
+      const ids = [1, 5, 9, 2, 30, 7];
+      const cmp = compareRows(await libLogits(dir, ids, 'cpu'), referenceLogits(ref, ids));
+      seen.push(`${arch} head_dim 6 lib-cpu: ${cmp.maxErr.toExponential(2)}`);
+      assert.ok(cmp.maxErr < TOL.f32, `${arch} head_dim 6: ${describeErr(cmp, ref.cfg.vocab)}`);
     });
   }
 });

@@ -102,6 +102,7 @@ export interface RandomOpts {
   tie?: boolean;
   configOverrides?: Record<string, unknown>;
   shards?: number; // write model-0000i-of-0000n.safetensors + index
+  headDim?: number; // config.head_dim, decoupled from hidden / heads (qwen3_moe: 6 unless given)
 }
 
 /**
@@ -114,7 +115,7 @@ export function writeRandomCheckpoint(dir: string, arch: RefArch, opts: RandomOp
   const H = 16;
   const heads = 4;
   const kv = 2;
-  const D = arch === 'qwen3_moe' ? 6 : H / heads; // qwen3: head_dim != hidden/heads
+  const D = opts.headDim ?? (arch === 'qwen3_moe' ? 6 : H / heads); // qwen3: head_dim != hidden/heads
   const V = 40;
   const E = 4;
   const L = arch === 'qwen2_moe' ? 3 : 2;
@@ -148,10 +149,8 @@ export function writeRandomCheckpoint(dir: string, arch: RefArch, opts: RandomOp
     cfg.mlp_only_layers = arch === 'qwen2_moe' ? [1] : [];
   }
   if (arch === 'qwen2_moe') cfg.shared_expert_intermediate_size = 10;
-  if (arch === 'qwen3_moe') {
-    cfg.head_dim = D;
-    cfg.attention_bias = false;
-  }
+  if (arch === 'qwen3_moe' || opts.headDim !== undefined) cfg.head_dim = D;
+  if (arch === 'qwen3_moe') cfg.attention_bias = false;
   if (arch === 'olmoe') {
     cfg.norm_topk_prob = false;
     cfg.clip_qkv = null;

@@ -69,6 +69,15 @@ function num(c: Record<string, unknown>, key: string, dflt?: number): number {
   return v;
 }
 
+// Defaults of the transformers config classes (MixtralConfig, Qwen2MoeConfig, Qwen3MoeConfig,
+// OlmoeConfig) for the fields a tiny test config may leave out. kvHeads null: = num_attention_heads.
+const DEFAULTS: Record<RefArch, { eps: number; theta: number; maxPos: number; kvHeads: number | null; topK: number; experts: number }> = {
+  mixtral: { eps: 1e-5, theta: 1e6, maxPos: 131072, kvHeads: 8, topK: 2, experts: 8 },
+  qwen2_moe: { eps: 1e-6, theta: 10000, maxPos: 32768, kvHeads: 16, topK: 4, experts: 60 },
+  qwen3_moe: { eps: 1e-6, theta: 10000, maxPos: 32768, kvHeads: 4, topK: 8, experts: 128 },
+  olmoe: { eps: 1e-5, theta: 10000, maxPos: 4096, kvHeads: null, topK: 8, experts: 64 },
+};
+
 export function readRefConfig(c: Record<string, unknown>): RefConfig {
   const mt = c.model_type as string;
   const archName = Array.isArray(c.architectures) ? (c.architectures[0] as string) : undefined;
@@ -79,21 +88,27 @@ export function readRefConfig(c: Record<string, unknown>): RefConfig {
   if (archName !== undefined && ARCHS[archName] !== arch) {
     throw new Error(`reference: architectures[0]=${archName} does not match model_type=${mt}`);
   }
+  const dflt = DEFAULTS[arch];
   if (c.rope_scaling !== undefined && c.rope_scaling !== null) throw new Error('reference: rope_scaling unsupported');
+  // transformers 5: rope_parameters {rope_theta, rope_type}; 4.x: a top-level rope_theta
+  const rope = (c.rope_parameters ?? {}) as Record<string, unknown>;
+  if (rope.rope_type !== undefined && rope.rope_type !== 'default') throw new Error('reference: only default RoPE');
   const act = (c.hidden_act ?? 'silu') as string;
   if (act !== 'silu') throw new Error(`reference: hidden_act ${act} unsupported`);
   const hidden = num(c, 'hidden_size');
   const heads = num(c, 'num_attention_heads');
-  const kvHeads = num(c, 'num_key_value_heads', heads);
-  // Qwen2-MoE and OLMoE always use hidden/heads; Mixtral and Qwen3-MoE honour config.head_dim.
-  const headDim =
-    arch === 'qwen3_moe' || arch === 'mixtral' ? num(c, 'head_dim', Math.floor(hidden / heads)) : Math.floor(hidden / heads);
+  const kvHeads = num(c, 'num_key_value_heads', dflt.kvHeads ?? heads);
+  // every family's attention reads config.head_dim when set (LlamaAttention: getattr(config, "head_dim", ...))
+  const headDim = num(c, 'head_dim', Math.floor(hidden / heads));
   const eosRaw = c.eos_token_id;
   const eos = Array.isArray(eosRaw) ? (eosRaw as number[]) : typeof eosRaw === 'number' ? [eosRaw] : [];
   const qwen = arch === 'qwen2_moe' || arch === 'qwen3_moe';
-  const useSliding = qwen ? c.use_sliding_window === true : true;
+  // Qwen-MoE: sliding_window only with use_sliding_window; OLMoE builds a plain causal mask
+  const useSliding = qwen ? c.use_sliding_window === true : arch === 'mixtral';
   const sw = c.sliding_window;
   const attnBias = c.attention_bias === true;
+  // num_experts and num_local_experts are attribute_map aliases of each other
+  const experts = c.num_experts ?? c.num_local_experts;
   return {
     arch,
     hidden,
@@ -102,21 +117,22 @@ export function readRefConfig(c: Record<string, unknown>): RefConfig {
     kvHeads,
     headDim,
     vocab: num(c, 'vocab_size'),
-    eps: num(c, 'rms_norm_eps', arch === 'olmoe' || arch === 'mixtral' ? 1e-5 : 1e-6),
-    ropeTheta: num(c, 'rope_theta', arch === 'mixtral' ? 1e6 : 10000),
-    maxPos: num(c, 'max_position_embeddings', 4096),
+    eps: num(c, 'rms_norm_eps', dflt.eps),
+    ropeTheta: num(rope, 'rope_theta', num(c, 'rope_theta', dflt.theta)),
+    maxPos: num(c, 'max_position_embeddings', dflt.maxPos),
     tie: c.tie_word_embeddings === true,
-    numExperts: arch === 'mixtral' ? num(c, 'num_local_experts', 8) : num(c, 'num_experts'),
-    topK: num(c, 'num_experts_per_tok', 2),
+    numExperts: typeof experts === 'number' ? experts : dflt.experts,
+    topK: num(c, 'num_experts_per_tok', dflt.topK),
     normTopk: arch === 'mixtral' ? true : c.norm_topk_prob === true,
     denseIntermediate: num(c, 'intermediate_size'),
     expertIntermediate: qwen ? num(c, 'moe_intermediate_size') : num(c, 'intermediate_size'),
     sparseStep: qwen ? num(c, 'decoder_sparse_step', 1) : 1,
     mlpOnlyLayers: qwen && Array.isArray(c.mlp_only_layers) ? (c.mlp_only_layers as number[]) : [],
-    slidingWindow: useSliding && typeof sw === 'number' && arch !== 'olmoe' ? sw : null,
+    slidingWindow: useSliding && typeof sw === 'number' ? sw : null,
     slidingFromLayer: qwen ? num(c, 'max_window_layers', 0) : 0,
     clipQkv: arch === 'olmoe' && typeof c.clip_qkv === 'number' ? c.clip_qkv : null,
-    qkvBias: arch === 'qwen2_moe' ? true : arch === 'mixtral' ? false : attnBias,
+    // Qwen2-MoE: q/k/v biases unless qkv_bias is false; Mixtral: never
+    qkvBias: arch === 'qwen2_moe' ? c.qkv_bias !== false : arch === 'mixtral' ? false : attnBias,
     oBias: arch === 'mixtral' || arch === 'qwen2_moe' ? false : attnBias,
     eos,
   };

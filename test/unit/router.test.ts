@@ -221,7 +221,7 @@ test('every registered router is reachable by name and the family default follow
 });
 
 function tinyRaw(): Record<string, unknown> {
-  return { model_type: 'mixtral', hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_local_experts: 4, num_experts_per_tok: 2, intermediate_size: 16, vocab_size: 32 };
+  return { model_type: 'mixtral', hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2, num_local_experts: 4, num_experts_per_tok: 2, intermediate_size: 16, vocab_size: 32 };
 }
 export type { Router };
 

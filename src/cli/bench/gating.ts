@@ -137,7 +137,7 @@ export function register(bench: Command): void {
 
 /** A config for routers that read one (sigmoid-group, xmoe-cosine) when the layer is synthetic. */
 function syntheticConfig(spec: { hidden: number; experts: number; topK: number; ffn: number }) {
-  return parseConfig({ model_type: 'mixtral', hidden_size: spec.hidden, num_hidden_layers: 1, num_attention_heads: 1, num_local_experts: spec.experts, num_experts_per_tok: spec.topK, intermediate_size: spec.ffn, vocab_size: 2, head_dim: 2 });
+  return parseConfig({ model_type: 'mixtral', hidden_size: spec.hidden, num_hidden_layers: 1, num_attention_heads: 1, num_local_experts: spec.experts, num_experts_per_tok: spec.topK, intermediate_size: spec.ffn, vocab_size: 2, head_dim: 2, num_key_value_heads: 1 });
 }
 
 const MB = 2 ** 20;
