@@ -1,6 +1,6 @@
-import type { DispatchPlan, DispatchPolicy, ExpertJob, LayerShape } from './dispatch.js';
+import type { DispatchPlan, DispatchPolicy, ExpertJob, ExpertRows, LayerShape } from './dispatch.js';
 import { buildPlan, expertCounts, groupedBytes } from './dispatch.js';
-import { gatherSlots, groupedExperts, timed } from './dispatch-exec.js';
+import { gatherPrepare, timed } from './dispatch-exec.js';
 import type { Routing } from './routing.js';
 
 /**
@@ -34,18 +34,14 @@ export const dynamicDispatch: DispatchPolicy = {
     const { counts, groups } = exactGroups(routing, shape.experts);
     return buildPlan(routing, shape, counts, groups, 0, (rows, largest) => groupedBytes(rows, largest, shape));
   },
-  execute(job: ExpertJob): void {
-    const { plan, hidden: H, buffers, routing, out, times } = job;
-    const rows = plan.offsets[plan.numExperts]!;
-    const xs = buffers.get('moe.in', rows * H); // [rows, H] tokens in expert order
-    timed(times, 'order', () => gatherSlots(xs, job, 0, rows));
-    const ys = buffers.get('moe.out', rows * H); // [rows, H]
-    timed(times, 'expert', () => groupedExperts(job, ys, xs));
+  prepare: (job, from, to) => gatherPrepare(job, from, to, 'moe'),
+  finalize(job: ExpertJob, rows: ExpertRows): void {
+    const { plan, hidden: H, routing, out, times } = job;
+    const ys = rows.ys;
     timed(times, 'combine', () => {
       const k = routing.k;
       for (let t = 0; t < job.tokens; t++) {
         const o = t * H;
-        out.fill(0, o, o + H);
         for (let j = 0; j < k; j++) {
           const s = plan.slotOf[t * k + j]!;
           if (s < 0) continue;

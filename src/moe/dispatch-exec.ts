@@ -1,10 +1,9 @@
-import type { ExpertJob, ModuleTimes } from './dispatch.js';
-import { swiglu } from './swiglu.js';
+import type { DispatchPlan, ExpertJob, ExpertRows, ModuleTimes } from './dispatch.js';
+import { chunkOffsets } from './dispatch.js';
 
 /**
- * The building blocks the dispatch policies compose their execution from: gather slot rows into an
- * expert buffer, run the grouped expert product, scatter or combine back. Each is timed into one of
- * FSMoE's modules by `timed`.
+ * The building blocks the policies compose their Prepare and Finalize from: gather slot rows into the
+ * per-expert layout, and scatter-add them back. Each is timed into one of FSMoE's modules by `timed`.
  */
 
 /** Runs f and adds its wall time (ms) to times[module]. */
@@ -37,18 +36,16 @@ export function gatherSlots(dst: Float32Array, job: ExpertJob, from: number, to:
 }
 
 /**
- * The grouped expert product: expert e runs SwiGLU on rows [offsets[e], offsets[e+1]) of xs into the
- * same rows of ys, one call per non-empty group through shared gate/up buffers. Rows of padding are
- * computed like any other row (that is the cost padding has).
+ * Prepare by gathering: slots [from, to) into buffers `tag.in` / `tag.out` [to - from, hidden] in
+ * expert order. Shared by every index-based policy (dynamic, tutel, megablocks, fastmoe).
  */
-export function groupedExperts(job: ExpertJob, ys: Float32Array, xs: Float32Array): void {
-  const { plan, hidden: H, backend, buffers } = job;
-  for (let e = 0; e < plan.numExperts; e++) {
-    const a = plan.offsets[e]!;
-    const n = plan.offsets[e + 1]! - a;
-    if (n === 0) continue;
-    swiglu(backend, buffers, 'moe.expert', ys.subarray(a * H, (a + n) * H), xs.subarray(a * H, (a + n) * H), n, job.experts[e]!);
-  }
+export function gatherPrepare(job: ExpertJob, from: number, to: number, tag: string): ExpertRows {
+  const H = job.hidden;
+  const n = to - from;
+  const xs = job.buffers.get(`${tag}.in`, n * H); // [n, H] tokens in expert order
+  timed(job.times, 'order', () => gatherSlots(xs, job, from, to));
+  const ys = job.buffers.get(`${tag}.out`, n * H); // [n, H]
+  return { xs, ys, offsets: chunkOffsets(job.plan, from, to), rows: n, hidden: H };
 }
 
 /** out[token] += w · ys[s - from] for the real slots s in [from, to): the scatter-add combine. */
@@ -63,4 +60,14 @@ export function scatterSlots(job: ExpertJob, ys: Float32Array, from: number, to:
     const y = (s - from) * H;
     for (let i = 0; i < H; i++) out[o + i]! += w * ys[y + i]!;
   }
+}
+
+/** Finalize by scatter-add, timed as combine (tutel, megablocks, fastmoe). */
+export function scatterFinalize(job: ExpertJob, rows: ExpertRows, from: number, to: number): void {
+  timed(job.times, 'combine', () => scatterSlots(job, rows.ys, from, to));
+}
+
+/** Every slot of the plan in one chunk. */
+export function allSlots(plan: DispatchPlan): readonly (readonly [number, number])[] {
+  return [[0, plan.offsets[plan.numExperts]!]];
 }

@@ -2,7 +2,7 @@ import { fail } from '../errors.js';
 import type { DispatchPlan, DispatchPolicy, LayerShape } from './dispatch.js';
 import { buildPlan, groupedBytes } from './dispatch.js';
 import { exactGroups } from './dispatch-dynamic.js';
-import { executePadded } from './dispatch-padded.js';
+import { paddedStages } from './dispatch-padded.js';
 import type { Routing } from './routing.js';
 
 /**
@@ -25,6 +25,6 @@ export function megablocksDispatch(blockSize = 16): DispatchPolicy {
       });
       return buildPlan(routing, shape, counts, padded, 0, (rows, largest) => groupedBytes(rows, largest, shape));
     },
-    execute: executePadded,
+    ...paddedStages,
   };
 }

@@ -1,8 +1,8 @@
 import { fail } from '../errors.js';
 import { f32Weight } from '../tensor/weight.js';
-import type { DispatchPlan, DispatchPolicy, ExpertJob, LayerShape } from './dispatch.js';
+import type { DispatchPlan, DispatchPolicy, ExpertJob, ExpertRows, LayerShape } from './dispatch.js';
 import { buildPlan, expertCounts, groupedBytes } from './dispatch.js';
-import { groupedExperts, timed, tokenOf } from './dispatch-exec.js';
+import { timed, tokenOf } from './dispatch-exec.js';
 import type { Routing } from './routing.js';
 
 /** Slots per expert under static gating: ceil(C · S), S = tokens in the batch, at least 1. */
@@ -50,36 +50,47 @@ export function staticDispatch(capacityFactor = 1): DispatchPolicy {
       const masks = 4 * (2 * S * EC + H * S + H * EC); // D, W, xᵀ, expert_outᵀ
       return buildPlan(routing, shape, expertCounts(routing, E), groups, cap, (rows) => masks + groupedBytes(rows, cap, shape));
     },
-    execute(job: ExpertJob): void {
+    /** the dense dispatch einsum; the combine weights W ride along to Finalize */
+    prepare(job: ExpertJob): StaticRows {
       const { plan, hidden: H, buffers, routing, backend, tokens: S, times } = job;
       const EC = plan.offsets[plan.numExperts]!;
       const k = routing.k;
       const xs = buffers.get('moe.in', EC * H); // [E·cap, H]
-      const weights = buffers.get('moe.static.combine', S * EC); // [S, E, cap] combine weights W
+      const combine = buffers.get('moe.static.combine', S * EC); // [S, E, cap] combine weights W
       timed(times, 'order', () => {
         const maskT = buffers.get('moe.static.dispatch', EC * S); // [E·cap, S] dispatch mask Dᵀ
         const xT = buffers.get('moe.static.xT', H * S); // [H, S]
         maskT.fill(0);
-        weights.fill(0);
+        combine.fill(0);
         for (let s = 0; s < EC; s++) {
           const a = plan.slots[s]!;
           if (a < 0) continue;
           const t = tokenOf(a, k);
           maskT[s * S + t] = 1;
-          weights[t * EC + s] = routing.weights[a]!;
+          combine[t * EC + s] = routing.weights[a]!;
         }
         transpose(xT, job.x, S, H);
         backend.matmul(xs, maskT, f32Weight('moe.static.xT', [H, S], xT), EC); // einsum sec,sm->ecm
       });
       const ys = buffers.get('moe.out', EC * H); // [E·cap, H]
-      timed(times, 'expert', () => groupedExperts(job, ys, xs));
+      return { xs, ys, offsets: plan.offsets, rows: EC, hidden: H, combine };
+    },
+    /** the dense combine einsum, which writes every output row */
+    finalize(job: ExpertJob, rows: ExpertRows): void {
+      const { hidden: H, buffers, backend, tokens: S, times } = job;
+      const EC = rows.rows;
       timed(times, 'combine', () => {
         const yT = buffers.get('moe.static.yT', H * EC); // [H, E·cap]
-        transpose(yT, ys, EC, H);
-        backend.matmul(job.out, weights, f32Weight('moe.static.yT', [H, EC], yT), S); // einsum sec,ecm->sm
+        transpose(yT, rows.ys, EC, H);
+        backend.matmul(job.out, (rows as StaticRows).combine, f32Weight('moe.static.yT', [H, EC], yT), S); // einsum sec,ecm->sm
       });
     },
   };
+}
+
+interface StaticRows extends ExpertRows {
+  /** [S, E·cap] the combine weights W */
+  readonly combine: Float32Array;
 }
 
 /** dst[cols, rows] = srcᵀ, src [rows, cols]. */

@@ -1,7 +1,7 @@
 import type { DispatchPlan, DispatchPolicy, LayerShape } from './dispatch.js';
 import { buildPlan, groupedBytes } from './dispatch.js';
 import { exactGroups } from './dispatch-dynamic.js';
-import { executePadded } from './dispatch-padded.js';
+import { paddedStages } from './dispatch-padded.js';
 import type { Routing } from './routing.js';
 
 /**
@@ -23,5 +23,5 @@ export const tutelDispatch: DispatchPolicy = {
     });
     return buildPlan(routing, shape, counts, padded, cap, (rows, largest) => groupedBytes(rows, largest, shape));
   },
-  execute: executePadded,
+  ...paddedStages,
 };

@@ -1,7 +1,6 @@
 import type { Backend } from '../tensor/backend.js';
 import type { Buffers } from './buffers.js';
 import type { Routing } from './routing.js';
-import type { SwiGluWeights } from './swiglu.js';
 
 /** The sizes a plan's memory depends on. */
 export interface LayerShape {
@@ -14,17 +13,19 @@ export interface LayerShape {
 /**
  * Wall time of one MoE layer split into FSMoE's modules (Pan et al., arXiv 2501.10714): gate (router
  * product + routing function), order (plan + layout of tokens into expert buffers: the dispatch),
- * expert (the products), combine (weighted sum back in token order: the I-Order + combine). Milliseconds.
+ * exchange (moving rows between ranks, in Prepare and Finalize; 0 in one process), expert (the
+ * products), combine (weighted sum back in token order: the I-Order + combine). Milliseconds.
  */
 export interface ModuleTimes {
   gate: number;
   order: number;
+  exchange: number;
   expert: number;
   combine: number;
 }
 
 export function zeroTimes(): ModuleTimes {
-  return { gate: 0, order: 0, expert: 0, combine: 0 };
+  return { gate: 0, order: 0, exchange: 0, expert: 0, combine: 0 };
 }
 
 /**
@@ -58,7 +59,7 @@ export interface DispatchPlan {
   readonly activationBytes: number;
 }
 
-/** What a policy's execution works on: one layer, one batch. */
+/** What a policy's Prepare and Finalize work on: one layer, one batch. */
 export interface ExpertJob {
   readonly backend: Backend;
   readonly buffers: Buffers;
@@ -66,26 +67,55 @@ export interface ExpertJob {
   readonly plan: DispatchPlan;
   /** [tokens, hidden] */
   readonly x: Float32Array;
-  /** [tokens, hidden] written (not accumulated) with Σ_j w[t,j] · expert_j(x[t]) */
+  /** [tokens, hidden] zeroed by the layer, then accumulated by Finalize: Σ_j w[t,j] · expert_j(x[t]) */
   readonly out: Float32Array;
   readonly tokens: number;
   readonly hidden: number;
-  readonly experts: readonly SwiGluWeights[];
-  /** the policy adds its order / expert / combine time here */
+  /** the policy adds its order / exchange / combine time here */
   readonly times: ModuleTimes;
 }
 
 /**
- * A gating/dispatch policy: routing -> plan (the order), then the execution of that plan (dispatch,
- * expert products, combine). One file per policy, registered in policies.ts; the layer calls these two
- * methods and nothing else, so a new policy never adds a branch to the layer.
+ * Rows in the per-expert layout, the Experts stage's input and output: rows [offsets[e],
+ * offsets[e+1]) of xs go through global expert e into the same rows of ys. Under expert parallelism
+ * these are the rows a rank received for its own experts, not the rows of its own tokens.
+ */
+export interface ExpertRows {
+  /** [rows, hidden] */
+  readonly xs: Float32Array;
+  /** [rows, hidden] */
+  readonly ys: Float32Array;
+  /** [numExperts + 1] */
+  readonly offsets: Int32Array;
+  readonly rows: number;
+  readonly hidden: number;
+}
+
+/**
+ * A gating/dispatch policy: the stages Plan, Prepare and Finalize of the MoE layer (Router -> Plan ->
+ * Prepare -> Experts -> Finalize, as vLLM's modular kernel and FSMoE's modules split it). One file per
+ * policy, registered in policies.ts. A policy never runs the expert products itself: the layer runs
+ * the Experts stage between its Prepare and Finalize, once per chunk of slots.
  */
 export interface DispatchPolicy {
   readonly name: string;
   /** never drops an assignment whatever the batch (all but static) */
   readonly dropless: boolean;
   plan(routing: Routing, shape: LayerShape): DispatchPlan;
-  execute(job: ExpertJob): void;
+  /** slot ranges [from, to) that go through Prepare -> Experts -> Finalize one after another (default: one, all slots) */
+  chunks?(plan: DispatchPlan): readonly (readonly [number, number])[];
+  /** Prepare: the rows of slots [from, to) in the per-expert layout (the dispatch; an exchange between ranks goes here) */
+  prepare(job: ExpertJob, from: number, to: number): ExpertRows;
+  /** Finalize: the weighted combine of `rows.ys` (slots [from, to)) into job.out */
+  finalize(job: ExpertJob, rows: ExpertRows, from: number, to: number): void;
+}
+
+/** Offsets of slots [from, to) per expert, relative to `from`: the layout of one chunk's rows. */
+export function chunkOffsets(plan: DispatchPlan, from: number, to: number): Int32Array {
+  if (from === 0 && to === plan.offsets[plan.numExperts]) return plan.offsets;
+  const o = new Int32Array(plan.numExperts + 1);
+  for (let e = 0; e <= plan.numExperts; e++) o[e] = Math.min(to, Math.max(from, plan.offsets[e]!)) - from;
+  return o;
 }
 
 /** Exact per-expert counts (the `bincount` of dynamic gating); empty routing slots (-1) are skipped. */

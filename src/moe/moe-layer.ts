@@ -2,9 +2,12 @@ import type { Backend } from '../tensor/backend.js';
 import type { Weight } from '../tensor/weight.js';
 import type { Buffers } from './buffers.js';
 import { MeteredBuffers } from './buffers.js';
-import type { DispatchPlan, DispatchPolicy, ModuleTimes } from './dispatch.js';
+import type { DispatchPlan, DispatchPolicy, ExpertJob, ModuleTimes } from './dispatch.js';
 import { zeroTimes } from './dispatch.js';
-import { timed } from './dispatch-exec.js';
+import { allSlots, timed } from './dispatch-exec.js';
+import type { ExpertProvider } from './expert-provider.js';
+import { MappedExperts } from './expert-provider.js';
+import { runExperts } from './experts-stage.js';
 import type { Router, RouterWeights, Routing } from './routing.js';
 import type { SwiGluWeights } from './swiglu.js';
 import { swiglu } from './swiglu.js';
@@ -34,13 +37,17 @@ export interface MoeContext {
   readonly scratch: Buffers;
   readonly router: Router;
   readonly policy: DispatchPolicy;
+  /** where expert weights come from (default: the layer's own resolved weights, `w.experts`) */
+  readonly experts?: ExpertProvider;
   readonly observer?: RoutingObserver;
 }
 
 /**
- * One MoE FFN as FSMoE's modules (Pan et al., arXiv 2501.10714): Gate (router product + routing
- * function) -> Order (the policy's plan) -> the policy's execution (dispatch, expert products,
- * combine) -> the shared expert, if any. The layer knows nothing of any particular router or policy.
+ * One MoE FFN in stages (vLLM's modular kernel; FSMoE's modules, Pan et al., arXiv 2501.10714):
+ * Router (router product + routing function) -> Plan (the policy's order) -> the provider's hook ->
+ * per chunk of slots: Prepare (rows into the per-expert layout) -> Experts (grouped products, weights
+ * from the ExpertProvider) -> Finalize (weighted combine) -> the shared expert, if any. The layer knows
+ * nothing of any particular router, policy or provider.
  * `k` is the config's experts per token; a router may use another (Switch: 1), the routing says which.
  */
 export function moeForward(
@@ -52,22 +59,38 @@ export function moeForward(
   x: Float32Array, // [tokens, hidden]
   tokens: number,
 ): LayerStats {
-  const { backend } = ctx;
+  const { backend, policy } = ctx;
   const buffers = new MeteredBuffers(ctx.scratch);
   const times = zeroTimes();
   const numExperts = w.router.shape[0]!;
   const hidden = w.router.shape[1]!;
   const ffn = w.experts[0]!.gate.shape[0]!;
+  const provider: ExpertProvider = ctx.experts ?? new MappedExperts([w.experts]);
+  const providerLayer = ctx.experts ? layer : 0;
+  // Router
   const routing = timed(times, 'gate', () => {
     const logits = buffers.get('moe.router', tokens * numExperts); // [tokens, experts]
     backend.matmul(logits, x, w.router, tokens);
     return ctx.router.route({ logits, hidden: x, tokens, numExperts, k, layer, weights: w });
   });
-  const plan = timed(times, 'order', () => ctx.policy.plan(routing, { experts: numExperts, hidden, ffn }));
-  ctx.policy.execute({ backend, buffers, routing, plan, x, out, tokens, hidden, experts: w.experts, times });
+  // Plan
+  const plan = timed(times, 'order', () => policy.plan(routing, { experts: numExperts, hidden, ffn }));
+  if (provider.beginLayer) {
+    const active: number[] = [];
+    for (let e = 0; e < numExperts; e++) if (plan.offsets[e + 1]! > plan.offsets[e]!) active.push(e);
+    provider.beginLayer(providerLayer, active);
+  }
+  // Prepare -> Experts -> Finalize, chunk by chunk
+  const job: ExpertJob = { backend, buffers, routing, plan, x, out, tokens, hidden, times };
+  out.fill(0, 0, tokens * hidden);
+  for (const [from, to] of policy.chunks ? policy.chunks(plan) : allSlots(plan)) {
+    const rows = policy.prepare(job, from, to);
+    timed(times, 'expert', () => runExperts(provider, providerLayer, rows, backend, buffers));
+    policy.finalize(job, rows, from, to);
+  }
+  provider.endLayer?.(providerLayer, x, tokens);
   const indexBytes = routing.experts.byteLength + routing.weights.byteLength + plan.offsets.byteLength + plan.counts.byteLength + plan.slots.byteLength + plan.slotOf.byteLength;
   const stats: LayerStats = { times, activationBytes: buffers.bytes + indexBytes };
-
   if (w.shared && w.sharedGate) {
     const ys = ctx.scratch.get('moe.shared', tokens * hidden); // [tokens, hidden]
     swiglu(backend, ctx.scratch, 'moe.shared', ys, x, tokens, w.shared);

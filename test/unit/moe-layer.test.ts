@@ -8,6 +8,9 @@ import { Scratch } from '../../src/tensor/scratch.js';
 import { f32Weight } from '../../src/tensor/weight.js';
 import type { Weight } from '../../src/tensor/weight.js';
 import { randomF32 as rand } from '../helpers/random.js';
+import type { DispatchPolicy } from '../../src/moe/dispatch.js';
+import { gatherPrepare, scatterFinalize } from '../../src/moe/dispatch-exec.js';
+import type { ExpertProvider } from '../../src/moe/expert-provider.js';
 
 
 /** Dense masked-loop MoE: every expert on every token, kept only where the token chose it. */
@@ -90,4 +93,68 @@ test('dynamic dispatch groups assignments by expert, stably, with exact counts',
   assert.deepEqual(Array.from(plan.offsets), [0, 2, 4, 7, 8, 8]);
   // expert 0: assignments 1, 6; expert 1: 2, 5; expert 2: 0, 3, 4; expert 3: 7
   assert.deepEqual(Array.from(plan.slots), [1, 6, 2, 5, 0, 3, 4, 7]);
+});
+
+function smallLayer() {
+  const T = 9;
+  const H = 8;
+  const F = 6;
+  const E = 5;
+  const w = (name: string, shape: number[], data: Float32Array): Weight => f32Weight(name, shape, data);
+  const weights = {
+    router: w('router', [E, H], rand(E * H, 3).map((v) => v * 3)),
+    experts: Array.from({ length: E }, (_, e) => ({ gate: w(`g${e}`, [F, H], rand(F * H, 40 + e)), up: w(`u${e}`, [F, H], rand(F * H, 50 + e)), down: w(`d${e}`, [H, F], rand(H * F, 60 + e)) })),
+  };
+  return { T, H, E, x: rand(T * H, 4), weights };
+}
+
+test('the Experts stage takes weights from the provider, in the order it picks, pinning each from acquire to release', () => {
+  const { T, H, E, x, weights } = smallLayer();
+  const base = { backend: refBackend, router: softmaxTopKRouter(true), policy: dynamicDispatch };
+  const want = new Float32Array(T * H);
+  let plannedActive: number[] = [];
+  moeForward({ ...base, scratch: new Scratch(), observer: (_l, _r, plan) => (plannedActive = [...plan.counts.keys()].filter((e) => plan.counts[e]! > 0)) }, 3, weights, 2, want, x, T);
+  const events: string[] = [];
+  const pinned = new Set<number>();
+  const provider: ExpertProvider = {
+    beginLayer: (layer, active) => events.push(`begin ${layer} ${active.join(',')}`),
+    next: (_layer, pending) => pending[pending.length - 1]!, // reverse order
+    acquire: (layer, e) => {
+      assert.equal(pinned.size, 0, 'one expert pinned at a time');
+      pinned.add(e);
+      events.push(`acquire ${layer} ${e}`);
+      return weights.experts[e]!;
+    },
+    release: (_layer, e) => {
+      assert.ok(pinned.delete(e));
+    },
+    endLayer: (layer, hidden, tokens) => events.push(`end ${layer} ${hidden === x} ${tokens}`),
+  };
+  const got = new Float32Array(T * H);
+  moeForward({ ...base, scratch: new Scratch(), experts: provider }, 3, weights, 2, got, x, T);
+  assert.deepEqual(got, want, 'the order experts run in does not change the output');
+  const active = [...plannedActive];
+  assert.ok(active.length >= 2 && active.length <= E);
+  assert.deepEqual(events, [`begin 3 ${active.join(',')}`, ...[...active].reverse().map((e) => `acquire 3 ${e}`), `end 3 true ${T}`]);
+  assert.equal(pinned.size, 0);
+});
+
+test('a new policy is Plan + Prepare + Finalize in one object: slot-by-slot chunks equal dynamic gating', () => {
+  const { T, H, x, weights } = smallLayer();
+  const oneSlotChunks: DispatchPolicy = {
+    name: 'one-slot',
+    dropless: true,
+    plan: dynamicDispatch.plan,
+    chunks: (plan) => Array.from({ length: plan.offsets[plan.numExperts]! }, (_, s) => [s, s + 1] as const),
+    prepare: (job, from, to) => gatherPrepare(job, from, to, 'moe.test'),
+    finalize: scatterFinalize,
+  };
+  const run = (policy: DispatchPolicy) => {
+    const out = new Float32Array(T * H).fill(123); // the layer zeroes the output before Finalize
+    moeForward({ backend: refBackend, scratch: new Scratch(), router: softmaxTopKRouter(true), policy }, 0, weights, 2, out, x, T);
+    return out;
+  };
+  const want = run(dynamicDispatch);
+  const got = run(oneSlotChunks);
+  for (let i = 0; i < T * H; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-6 * (1 + Math.abs(want[i]!)), `element ${i}: ${got[i]} vs ${want[i]}`);
 });
