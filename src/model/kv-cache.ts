@@ -30,7 +30,15 @@ export class KvCache {
     }
   }
 
+  /** bytes held (0 after free) */
   get bytes(): number {
     return 2 * this.keys.length * this.capacity * this.rowSize * 4;
+  }
+
+  /** Drops the buffers; the cache cannot be used again. */
+  free(): void {
+    this.keys.length = 0;
+    this.values.length = 0;
+    this.length = this.capacity;
   }
 }

@@ -3,37 +3,42 @@ import type { RoutingObserver } from '../moe/moe-layer.js';
 import { dispatchPolicy } from '../moe/policies.js';
 import { routerForConfig } from '../moe/routers.js';
 import type { Backend } from '../tensor/backend.js';
-import type { BackendName } from '../tensor/backends.js';
 import { fileMapper, getBackend } from '../tensor/backends.js';
 import type { ModelConfig } from './config.js';
 import { openCheckpoint } from './checkpoint.js';
 import { KvCache } from './kv-cache.js';
 import { resolveWeights } from './layer-weights.js';
-import type { SamplingOptions } from './sampling.js';
-import { Sampler } from './sampling.js';
+import type { RunOptions } from '../options/run-options.js';
+import { resolveRunOptions } from '../options/run-options.js';
+import type { SequenceOptions } from './sequence.js';
+import { Sequence } from './sequence.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { Transformer } from './transformer.js';
 
-export interface LoadOptions {
-  /** 'cpu' (native kernels, default) or 'ref' (TypeScript reference, slow) */
-  readonly backend?: BackendName;
-  /** kernel threads (default: the addon's default, one per core) */
-  readonly threads?: number;
-  /** dispatch policy name (default 'dynamic') */
-  readonly gating?: string;
-  /** static gating's capacity fraction */
-  readonly capacityFactor?: number;
-  /** routing function override (default: the checkpoint family's own) */
-  readonly router?: string;
-}
+/** How to load and run a model: the run-time options (src/options/run-options.ts), one field each. */
+export type LoadOptions = RunOptions;
 
-export interface GenerateOptions extends SamplingOptions {
-  /** tokens to generate at most (default 64) */
-  readonly maxTokens?: number;
-  /** stop at an end-of-sequence token (default true) */
-  readonly stopAtEos?: boolean;
+export interface GenerateOptions extends SequenceOptions {
   /** sees every MoE routing decision (trace recording) */
   readonly observer?: RoutingObserver;
+}
+
+export interface StepOptions {
+  /** sees every MoE routing decision of the step */
+  readonly observer?: RoutingObserver;
+}
+
+/** One sequence's share of a step: how many of its pending tokens to run (a prefill chunk, or 1). */
+export interface StepWork {
+  readonly seq: Sequence;
+  readonly tokens: number;
+}
+
+/** A token sampled by a step, and the text it adds to its sequence's output. */
+export interface StepToken {
+  readonly seq: Sequence;
+  readonly id: number;
+  readonly text: string;
 }
 
 export interface GeneratedToken {
@@ -41,6 +46,9 @@ export interface GeneratedToken {
   /** text this token adds to the decoded output ('' without a tokenizer or mid-character) */
   readonly text: string;
 }
+
+/** Resolves on the next turn of the event loop (a macrotask: sockets and timers run before it). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A loaded checkpoint: config, memory-mapped weights, tokenizer and a forward pass. */
 export class Model {
@@ -52,21 +60,20 @@ export class Model {
   ) {}
 
   static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
-    const backend: Backend = await getBackend(options.backend ?? 'cpu', options.threads);
-    const { config, tensors, tokenizer } = openCheckpoint(dir, await fileMapper(options.backend ?? 'cpu'));
+    const opts = resolveRunOptions(options);
+    const backend: Backend = await getBackend(opts.backend, opts.threads);
+    const { config, tensors, tokenizer } = openCheckpoint(dir, await fileMapper(opts.backend));
     const weights = resolveWeights(config, tensors);
-    const router = routerForConfig(config, options.router);
-    const policy = dispatchPolicy(options.gating ?? 'dynamic', { capacityFactor: options.capacityFactor });
+    const router = routerForConfig(config, opts.router);
+    const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });
     const transformer = new Transformer(config, weights, backend, router, policy);
     return new Model(dir, config, tokenizer, transformer);
   }
 
-  /** Token ids of a text prompt (needs tokenizer.json). */
+  /** Token ids of a text prompt (needs tokenizer.json); '' encodes to []. */
   encode(text: string): number[] {
     if (!this.tokenizer) fail('E_BAD_INPUT', `${this.dir} has no tokenizer.json: pass token ids instead of text`);
-    const ids = this.tokenizer.encode(text);
-    if (ids.length === 0) fail('E_BAD_INPUT', 'the prompt encodes to no tokens');
-    return ids;
+    return text.length === 0 ? [] : this.tokenizer.encode(text);
   }
 
   decode(ids: readonly number[]): string {
@@ -79,44 +86,64 @@ export class Model {
     const cache = this.newCache(ids.length);
     const flat = this.transformer.forward(ids, cache, { allLogits: true, observer });
     const V = this.config.vocabSize;
-    return ids.map((_, t) => flat.slice(t * V, (t + 1) * V)); // copies: the forward's buffer is reused
+    return ids.map((_, t) => checkFinite(flat.slice(t * V, (t + 1) * V), this.dir, t)); // copies: the forward's buffer is reused
+  }
+
+  /**
+   * A new generation request: the prompt (text or ids), its sampling and stop rule, and a KV cache
+   * sized for prompt + maxTokens (within the context). Run it with `step`; free it with `release()`.
+   */
+  newSequence(prompt: string | readonly number[], opts: SequenceOptions = {}): Sequence {
+    const ids = typeof prompt === 'string' ? this.encode(prompt) : [...prompt];
+    if (typeof prompt === 'string' && ids.length === 0) fail('E_BAD_INPUT', 'the prompt encodes to no tokens');
+    this.checkContext(ids.length);
+    const maxTokens = opts.maxTokens ?? 64;
+    const capacity = Math.min(this.config.maxPositions, ids.length + (Number.isInteger(maxTokens) && maxTokens > 0 ? maxTokens : 0));
+    return new Sequence(ids, this.newCache(capacity), opts, this.config.eosTokenIds, (g) => this.decode(g));
+  }
+
+  /**
+   * One forward over any mix of prefill chunks and decode tokens of several sequences: their tokens
+   * are stacked into one batch for the norms, projections and MoE layers, while attention runs per
+   * sequence against its own KV cache. Each sequence whose prompt is complete after this step samples
+   * one token, which is returned. `work` may be empty: the layers still run (with no tokens), so a rank
+   * with nothing to do takes part in the exchanges between ranks. Synchronous: run steps one after
+   * another (generate and the server yield to the event loop between steps).
+   */
+  step(work: readonly StepWork[], opts: StepOptions = {}): StepToken[] {
+    const seen = new Set<Sequence>();
+    const entries = work.map(({ seq, tokens }) => {
+      if (seen.has(seq)) fail('E_BAD_INPUT', 'a sequence appears twice in one step');
+      seen.add(seq);
+      return { ids: seq.nextIds(tokens), cache: seq.cache };
+    });
+    const logits = this.transformer.forwardBatch(entries, { observer: opts.observer });
+    const V = this.config.vocabSize;
+    const out: StepToken[] = [];
+    work.forEach(({ seq, tokens }, i) => {
+      seq.advance(tokens);
+      if (seq.remainingPrompt > 0) return; // mid-prompt chunk: nothing to sample yet
+      const row = checkFinite(logits.subarray(i * V, (i + 1) * V), this.dir, seq.prompt.length + seq.generated.length - 1);
+      const { id, text } = seq.sample(row);
+      out.push({ seq, id, text });
+    });
+    return out;
   }
 
   /**
    * Prefill the prompt, then decode one token at a time with the KV cache, yielding each new token
-   * and the text it adds. Stops at EOS, at maxTokens, or when the context is full.
+   * and the text it adds. Stops at EOS, a stop string, maxTokens, or when the context is full. Each
+   * call owns its sequence, so concurrent calls on one model never see each other's state.
    */
   async *generate(prompt: string | readonly number[], opts: GenerateOptions = {}): AsyncGenerator<GeneratedToken> {
-    const ids = typeof prompt === 'string' ? this.encode(prompt) : [...prompt];
-    const maxTokens = opts.maxTokens ?? 64;
-    if (!Number.isInteger(maxTokens) || maxTokens < 0) fail('E_BAD_OPTION', `max tokens must be an integer >= 0, got ${maxTokens}`);
-    this.checkContext(ids.length);
-    if (maxTokens === 0) return;
-    const sampler = new Sampler(opts);
-    const cache = this.newCache(Math.min(this.config.maxPositions, ids.length + maxTokens));
-    const eos = new Set(opts.stopAtEos === false ? [] : this.config.eosTokenIds);
-    const generated: number[] = [];
-    // Streaming text: decode the tokens since the last newline (as Hugging Face's TextStreamer does),
-    // not the whole output each step, and hold back a trailing partial UTF-8 character until the next
-    // token completes it. Decoding a window rather than single tokens keeps tokenizers whose pieces
-    // decode differently alone (SentencePiece's leading spaces) right.
-    let windowStart = 0;
-    let shown = '';
-    let logits = this.transformer.forward(ids, cache, { observer: opts.observer });
-    for (;;) {
-      const id = sampler.sample(logits);
-      generated.push(id);
-      const text = this.decode(generated.slice(windowStart));
-      const ready = text.endsWith('\uFFFD') ? shown : text;
-      yield { id, text: ready.startsWith(shown) ? ready.slice(shown.length) : '' };
-      if (ready.startsWith(shown)) shown = ready;
-      if (shown.endsWith('\n')) {
-        windowStart = generated.length;
-        shown = '';
+    const seq = this.newSequence(prompt, opts);
+    try {
+      while (!seq.done) {
+        for (const t of this.step([{ seq, tokens: seq.pendingTokens }], opts)) yield { id: t.id, text: t.text };
+        if (!seq.done) await nextTurn();
       }
-      if (eos.has(id) || generated.length >= maxTokens || cache.length >= cache.capacity) return;
-      logits = this.transformer.forward([id], cache, { observer: opts.observer });
-      await Promise.resolve(); // let consumers interleave (streaming, servers)
+    } finally {
+      seq.release();
     }
   }
 
@@ -125,33 +152,17 @@ export class Model {
    * unfinished sequence contributes one token, so each MoE layer routes the whole batch together (as
    * a server batching requests would). Sequence i samples with seed + i. Returns the generated ids.
    */
-  generateBatch(prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): number[][] {
-    const maxTokens = opts.maxTokens ?? 64;
-    if (!Number.isInteger(maxTokens) || maxTokens < 0) fail('E_BAD_OPTION', `max tokens must be an integer >= 0, got ${maxTokens}`);
-    for (const p of prompts) this.checkContext(p.length);
-    const out: number[][] = prompts.map(() => []);
-    if (maxTokens === 0 || prompts.length === 0) return out;
-    const eos = new Set(opts.stopAtEos === false ? [] : this.config.eosTokenIds);
-    const seqs = prompts.map((p, i) => ({
-      index: i,
-      ids: [...p] as number[],
-      cache: this.newCache(Math.min(this.config.maxPositions, p.length + maxTokens)),
-      sampler: new Sampler({ ...opts, seed: (opts.seed ?? 0) + i }),
-    }));
-    let active = seqs;
-    let logits = this.transformer.forwardBatch(active, { observer: opts.observer });
-    for (;;) {
-      const V = this.config.vocabSize;
-      const next = [];
-      for (const [row, s] of active.entries()) {
-        const id = s.sampler.sample(logits.subarray(row * V, (row + 1) * V));
-        out[s.index]!.push(id);
-        const done = eos.has(id) || out[s.index]!.length >= maxTokens || s.cache.length >= s.cache.capacity;
-        if (!done) next.push({ ...s, ids: [id] });
+  async generateBatch(prompts: readonly (readonly number[])[], opts: GenerateOptions = {}): Promise<number[][]> {
+    const seqs = prompts.map((p, i) => this.newSequence(p, { ...opts, seed: (opts.seed ?? 0) + i }));
+    try {
+      for (;;) {
+        const work = seqs.filter((s) => !s.done).map((seq) => ({ seq, tokens: seq.pendingTokens }));
+        if (work.length === 0) return seqs.map((s) => s.generated);
+        this.step(work, opts);
+        await nextTurn();
       }
-      if (next.length === 0) return out;
-      active = next;
-      logits = this.transformer.forwardBatch(active, { observer: opts.observer });
+    } finally {
+      for (const s of seqs) s.release();
     }
   }
 
@@ -166,6 +177,14 @@ export class Model {
     const c = this.config;
     return new KvCache(c.numLayers, capacity, c.numKvHeads * c.headDim);
   }
+}
+
+/** A logits row with a NaN or infinity means broken weights or input: one clear error for every command. */
+function checkFinite(row: Float32Array, model: string, position: number): Float32Array {
+  for (let i = 0; i < row.length; i++) {
+    if (!Number.isFinite(row[i]!)) fail('E_BAD_CHECKPOINT', `${model}: non-finite logits (NaN or Inf) at position ${position}: the weights are broken`);
+  }
+  return row;
 }
 
 /** Load a Hugging Face MoE checkpoint folder. */

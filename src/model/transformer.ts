@@ -3,6 +3,8 @@ import type { Backend } from '../tensor/backend.js';
 import { Scratch } from '../tensor/scratch.js';
 import { readRows } from '../tensor/weight.js';
 import type { DispatchPolicy } from '../moe/dispatch.js';
+import type { ExpertProvider } from '../moe/expert-provider.js';
+import { MappedExperts } from '../moe/expert-provider.js';
 import type { RoutingObserver } from '../moe/moe-layer.js';
 import { moeForward } from '../moe/moe-layer.js';
 import type { Router } from '../moe/routing.js';
@@ -37,6 +39,8 @@ export class Transformer {
     readonly backend: Backend,
     readonly router: Router,
     readonly policy: DispatchPolicy,
+    /** where expert weights come from (default: the memory-mapped weights) */
+    readonly experts: ExpertProvider = new MappedExperts(weights.layers.map((l) => l.moe?.experts)),
   ) {}
 
   /**
@@ -82,7 +86,7 @@ export class Transformer {
       addInPlace(x, y, T * H);
       backend.rmsNorm(h, x, lw.postAttnNorm, T, cfg.rmsEps);
       if (lw.moe) {
-        const ctx = { backend, scratch, router: this.router, policy: this.policy, observer: opts.observer };
+        const ctx = { backend, scratch, router: this.router, policy: this.policy, experts: this.experts, observer: opts.observer };
         moeForward(ctx, l, lw.moe, cfg.topK, y, h, T);
       } else {
         swiglu(backend, scratch, 'dense', y, h, T, lw.dense!);

@@ -196,4 +196,7 @@ test('non-finite logits (broken weights) are an error, not invalid JSON', () => 
   buf.writeFloatLE(Number.NaN, 8 + headerLen + norm.data_offsets[0]);
   writeFileSync(path, buf);
   expectError(cli(['logits', '--model', dir, '--ids', '1,2']), ['E_BAD_CHECKPOINT', 'non-finite'], 'NaN weight');
+  // the same check, in the step loop, for every command that generates
+  expectError(cli(['generate', '--model', dir, '--ids', '1,2', '--json']), ['E_BAD_CHECKPOINT', 'non-finite'], 'NaN weight (generate)');
+  expectError(cli(['trace', '--model', dir, '--ids', '1,2', '--out', join(dir, 't.jsonl')]), ['E_BAD_CHECKPOINT', 'non-finite'], 'NaN weight (trace)');
 });

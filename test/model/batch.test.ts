@@ -16,7 +16,7 @@ for (const arch of ['mixtral', 'qwen2_moe'] as const) {
     await generateModel({ arch, size: 'tiny', out, seed: 3 });
     const model = await loadModel(out);
     const prompts = [[5, 17, 300, 41], [9], [250, 3, 77]];
-    const batched = model.generateBatch(prompts, { maxTokens: 6, stopAtEos: false });
+    const batched = await model.generateBatch(prompts, { maxTokens: 6, stopAtEos: false });
     for (const [i, p] of prompts.entries()) {
       const alone: number[] = [];
       for await (const tok of model.generate(p, { maxTokens: 6, stopAtEos: false })) alone.push(tok.id);
@@ -30,7 +30,7 @@ test('the observer sees every token of a batched step in one routing call per Mo
   await generateModel({ arch: 'olmoe', size: 'tiny', out, seed: 1 });
   const model = await loadModel(out);
   const calls: { layer: number; tokens: number }[] = [];
-  model.generateBatch([[1, 2, 3], [4, 5]], {
+  await model.generateBatch([[1, 2, 3], [4, 5]], {
     maxTokens: 2,
     stopAtEos: false,
     observer: (layer: number, r: Routing) => calls.push({ layer, tokens: r.tokens }),

@@ -40,12 +40,12 @@ export function register(program: Command): void {
     const given = [opts.prompt, opts.ids, opts.promptsFile].filter((v) => v !== undefined).length;
     if (given !== 1) fail('E_BAD_OPTION', 'give exactly one of --prompt, --ids or --prompts-file');
     const start = performance.now();
-    const { prompts, generated } = await withModel({ ...opts, trace: opts.out }, (model, observer) => {
+    const { prompts, generated } = await withModel({ ...opts, trace: opts.out }, async (model, observer) => {
       const prompts = loadPrompts(opts, (t) => model.encode(t), model.config.maxPositions);
       let generated = 0;
       for (let i = 0; i < prompts.length; i += opts.batch) {
         const batch = prompts.slice(i, i + opts.batch);
-        const outs = model.generateBatch(batch, { maxTokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed + i, observer });
+        const outs = await model.generateBatch(batch, { maxTokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed + i, observer });
         generated += outs.reduce((n, o) => n + o.length, 0);
         process.stderr.write(`trace: ${Math.min(i + opts.batch, prompts.length)}/${prompts.length} prompts\n`);
       }
