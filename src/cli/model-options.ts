@@ -1,40 +1,23 @@
 import { fail } from '../errors.js';
 import type { Command } from 'commander';
-import { Option } from 'commander';
 import type { Model } from '../model/model.js';
 import { loadModel } from '../model/model.js';
 import type { RoutingObserver } from '../moe/moe-layer.js';
-import { DISPATCH_POLICY_NAMES } from '../moe/policies.js';
-import { ROUTER_NAMES } from '../moe/routers.js';
-import type { BackendName } from '../tensor/backends.js';
-import { BACKEND_NAMES } from '../tensor/backends.js';
+import type { RunOptions } from '../options/run-options.js';
+import { addRunOptions, pickRunOptions } from '../options/run-options.js';
 import { TraceRecorder } from '../trace/recorder.js';
-import { choiceArg, floatArg, intArg, outputPathArg } from './parse.js';
+import { outputPathArg } from './parse.js';
 
-/** Options shared by every command that runs a model (architecture.md, "Policy options"). */
-export interface ModelOptions {
+/** Options shared by every command that runs a model: the model, the run-time options, a trace. */
+export interface ModelOptions extends RunOptions {
   model: string;
-  backend: BackendName;
-  threads?: number;
-  gating: string;
-  capacityFactor?: number;
-  router?: string;
   trace?: string;
 }
 
 /** `trace: false` for commands whose main output is a trace already (`moesaic trace --out`). */
 export function addModelOptions(cmd: Command, { trace = true } = {}): Command {
-  cmd = cmd
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json) or a .gguf file')
-    .addOption(new Option('--backend <name>', 'kernels: cpu (native) or ref (TypeScript reference)').default('cpu').argParser(choiceArg('--backend', BACKEND_NAMES)))
-    .option('--threads <n>', 'kernel threads (default: one per core)', intArg('--threads', 1, 256))
-    .addOption(
-      new Option('--gating <policy>', `dispatch policy: ${DISPATCH_POLICY_NAMES.join('|')}`)
-        .default('dynamic')
-        .argParser(choiceArg('--gating', DISPATCH_POLICY_NAMES)),
-    )
-    .option('--capacity-factor <c>', 'static gating: slots per expert = ceil(C * tokens)', floatArg('--capacity-factor', 1e-6, 1e6))
-    .addOption(new Option('--router <name>', `override the routing function: ${ROUTER_NAMES.join('|')}`).argParser(choiceArg('--router', ROUTER_NAMES)));
+  cmd = cmd.requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json) or a .gguf file');
+  addRunOptions(cmd);
   if (trace) cmd.option('--trace <file>', 'record routing decisions to a trace (.jsonl or .jsonl.gz)', outputPathArg('--trace'));
   return cmd;
 }
@@ -47,13 +30,10 @@ export async function withModel<T>(opts: ModelOptions, fn: (model: Model, observ
   if (opts.capacityFactor !== undefined && opts.gating !== 'static') {
     fail('E_BAD_OPTION', `--capacity-factor sets static gating's capacity: it needs --gating static (got --gating ${opts.gating})`);
   }
-  const model = await loadModel(opts.model, {
-    backend: opts.backend,
-    threads: opts.threads,
-    gating: opts.gating,
-    capacityFactor: opts.capacityFactor,
-    router: opts.router,
-  });
+  if (opts.blockSize !== undefined && opts.gating !== 'megablocks') {
+    fail('E_BAD_OPTION', `--block-size sets megablocks' block: it needs --gating megablocks (got --gating ${opts.gating})`);
+  }
+  const model = await loadModel(opts.model, pickRunOptions(opts as unknown as Record<string, unknown>));
   const recorder = opts.trace ? new TraceRecorder(opts.trace, opts.model, model.config) : undefined;
   try {
     const result = await fn(model, recorder?.observer);

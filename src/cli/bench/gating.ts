@@ -1,14 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
+import { addRunOptions } from '../../options/run-options.js';
 import type { GatingResult, GatingTarget } from '../../bench/gating-study.js';
 import { layerTarget, modelTarget, sweep } from '../../bench/gating-study.js';
 import { DISPATCH_POLICY_NAMES } from '../../moe/policies.js';
 import { softmaxTopKRouter } from '../../moe/router-softmax-topk.js';
-import { ROUTER_NAMES, routerForConfig } from '../../moe/routers.js';
+import { routerForConfig } from '../../moe/routers.js';
 import { parseConfig } from '../../model/config.js';
 import type { BackendName } from '../../tensor/backends.js';
-import { BACKEND_NAMES, getBackend } from '../../tensor/backends.js';
+import { getBackend } from '../../tensor/backends.js';
 import { lineChartSvg } from '../../trace/svg-chart.js';
 import { choiceArg, floatArg, idListArg, intArg, outputPathArg } from '../parse.js';
 
@@ -42,7 +43,7 @@ interface GatingOpts {
   batches?: number[];
   policies?: string;
   capacityFactor?: number;
-  blockSize: number;
+  blockSize?: number;
   repeat: number;
   memoryLimitMb?: number;
   router?: string;
@@ -68,17 +69,15 @@ export function register(bench: Command): void {
     .option('--skew <x>', 'synthetic layer: routing skew, Zipf exponent of expert popularity (default 1; presets 0.5)', floatArg('--skew', 0, 100))
     .option('--batches <csv>', 'batch sizes in tokens, e.g. 64,256,1024', idListArg('--batches'))
     .option('--policies <csv>', `policies to compare (default all: ${DISPATCH_POLICY_NAMES.join(',')})`)
-    .option('--capacity-factor <c>', 'static gating: slots per expert = ceil(C * tokens) (default 1, or the preset\'s)', floatArg('--capacity-factor', 1e-6, 1e6))
-    .option('--block-size <n>', 'megablocks: rows per block', intArg('--block-size', 1, 4096), 16)
     .option('--repeat <n>', 'timed runs per policy and batch, median reported', intArg('--repeat', 1, 1000), 3)
     .option('--memory-limit-mb <n>', 'report a policy as OOM instead of running it when its activation memory exceeds this (synthetic layer)', floatArg('--memory-limit-mb', 1e-3))
-    .option('--router <name>', `routing function (default: the checkpoint's own; softmax-topk-norm for a synthetic layer): ${ROUTER_NAMES.join('|')}`, choiceArg('--router', ROUTER_NAMES))
-    .option('--backend <name>', 'kernels: cpu (native, default) or ref', choiceArg('--backend', BACKEND_NAMES), 'cpu')
-    .option('--threads <n>', 'kernel threads', intArg('--threads', 1, 256))
     .option('--seed <n>', 'seed of the synthetic weights and inputs', intArg('--seed', 0), 0)
     .option('--json', 'print {"results": [...]} instead of the table')
     .option('--out <file>', 'also write the JSON to this file', outputPathArg('--out'))
-    .option('--svg <file>', 'write the throughput-vs-batch chart (one series per policy) as SVG', outputPathArg('--svg'))
+    .option('--svg <file>', 'write the throughput-vs-batch chart (one series per policy) as SVG', outputPathArg('--svg'));
+  // the run-time options this bench takes, from the one schema (it sweeps the gating policies itself);
+  // without --router a synthetic layer uses softmax-topk-norm, a checkpoint its own
+  addRunOptions(bench.commands[bench.commands.length - 1]!, { keys: ['capacityFactor', 'blockSize', 'router', 'backend', 'threads'] })
     .action(async (o: GatingOpts) => {
       const log = (s: string) => (o.json ? process.stderr : process.stdout).write(`${s}\n`);
       const preset = o.preset ? PRESETS[o.preset] : undefined;
@@ -112,10 +111,10 @@ export function register(bench: Command): void {
         }
         const backend = await getBackend(o.backend, o.threads);
         const router = o.router ? routerForConfig(syntheticConfig(spec), o.router) : softmaxTopKRouter(true);
-        target = layerTarget(spec, backend, router, { capacityFactor, blockSize: o.blockSize });
+        target = layerTarget(spec, backend, router, { capacityFactor, blockSize: o.blockSize ?? 16 });
       }
       if (preset) log(`# scaled: ${preset.scaled}`);
-      log(`# ${target.description}; backend ${o.backend}; static C = ${capacityFactor}; megablocks block ${o.blockSize}; median of ${o.repeat}${limitMb ? `; memory limit ${limitMb} MiB` : ''}`);
+      log(`# ${target.description}; backend ${o.backend}; static C = ${capacityFactor}; megablocks block ${o.blockSize ?? 16}; median of ${o.repeat}${limitMb ? `; memory limit ${limitMb} MiB` : ''}`);
 
       const results = await sweep(target, {
         policies,

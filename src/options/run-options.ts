@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { choiceArg, floatArg, intArg } from '../cli/parse.js';
+import { DISPATCH_POLICY_NAMES } from '../moe/policies.js';
+import { ROUTER_NAMES } from '../moe/routers.js';
+import type { BackendName } from '../tensor/backends.js';
+import { BACKEND_NAMES } from '../tensor/backends.js';
+
+/**
+ * One run-time option: its command-line flag, help, parser, default and its key in `RunOptions`.
+ * Defined once here; the CLI (every command that runs a model, the benchmarks, the server) and the
+ * library's `loadModel` options are derived from this table, so an option never has two spellings.
+ */
+export interface RunOptionSpec<K extends string, T> {
+  readonly key: K;
+  /** commander flag, e.g. '--threads <n>' */
+  readonly flag: string;
+  readonly help: string;
+  readonly parse: (raw: string) => T;
+  readonly default?: T;
+}
+
+const spec = <K extends string, T>(s: RunOptionSpec<K, T>): RunOptionSpec<K, T> => s;
+
+/** The run-time options. A subsystem adds its options here, one entry each. */
+export const RUN_OPTIONS = [
+  spec({ key: 'backend', flag: '--backend <name>', help: 'kernels: cpu (native) or ref (TypeScript reference, slow)', parse: choiceArg<BackendName>('--backend', BACKEND_NAMES), default: 'cpu' as BackendName }),
+  spec({ key: 'threads', flag: '--threads <n>', help: 'kernel threads (default: one per core)', parse: intArg('--threads', 1, 256) }),
+  spec({ key: 'gating', flag: '--gating <policy>', help: `dispatch policy of the MoE layers: ${DISPATCH_POLICY_NAMES.join('|')}`, parse: choiceArg('--gating', DISPATCH_POLICY_NAMES), default: 'dynamic' }),
+  spec({ key: 'capacityFactor', flag: '--capacity-factor <c>', help: 'static gating: slots per expert = ceil(C * tokens) (default 1)', parse: floatArg('--capacity-factor', 1e-6, 1e6) }),
+  spec({ key: 'blockSize', flag: '--block-size <rows>', help: 'megablocks gating: rows per block (default 16)', parse: intArg('--block-size', 1, 4096) }),
+  spec({ key: 'router', flag: '--router <name>', help: `override the routing function: ${ROUTER_NAMES.join('|')}`, parse: choiceArg('--router', ROUTER_NAMES) }),
+] as const;
+
+type Spec = (typeof RUN_OPTIONS)[number];
+
+/** The run-time options as values (what `loadModel` takes); every field optional, defaults from the table. */
+export type RunOptions = { readonly [S in Spec as S['key']]?: ReturnType<S['parse']> };
+
+/** RunOptions with the table's defaults filled in. */
+export type ResolvedRunOptions = RunOptions & { readonly backend: BackendName; readonly gating: string };
+
+export const RUN_OPTION_KEYS: readonly string[] = RUN_OPTIONS.map((s) => s.key);
+
+export function resolveRunOptions(opts: RunOptions): ResolvedRunOptions {
+  const out: Record<string, unknown> = {};
+  for (const s of RUN_OPTIONS) out[s.key] = (opts as Record<string, unknown>)[s.key] ?? s.default;
+  return out as ResolvedRunOptions;
+}
+
+/**
+ * Adds the run-time options to a command. `keys` limits them (a benchmark that sweeps one itself
+ * leaves it out); `defaults` replaces a table default for this command.
+ */
+export function addRunOptions(cmd: Command, { keys, defaults = {} }: { keys?: readonly string[]; defaults?: Record<string, unknown> } = {}): Command {
+  for (const s of RUN_OPTIONS) {
+    if (keys && !keys.includes(s.key)) continue;
+    const o = new Option(s.flag, s.help).argParser(s.parse as (raw: string) => unknown);
+    const d = s.key in defaults ? defaults[s.key] : s.default;
+    if (d !== undefined) o.default(d);
+    cmd.addOption(o);
+  }
+  return cmd;
+}
+
+/** The run-time options among a command's parsed options. */
+export function pickRunOptions(parsed: Record<string, unknown>): RunOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of RUN_OPTION_KEYS) if (parsed[k] !== undefined) out[k] = parsed[k];
+  return out as RunOptions;
+}
