@@ -36,6 +36,7 @@
       'sources': [
         'native/binding.cc',
         'native/dispatch.cc',
+        'native/expert-io.cc',
         'native/mapfile.cc',
         'native/pool.cc',
       ],

@@ -11,6 +11,7 @@
 
 #include "dispatch.h"
 #include "dtype.h"
+#include "expert-io.h"
 #include "mapfile.h"
 
 namespace moesaic {
@@ -271,6 +272,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<SetThreads>(env, exports, "setThreads");
   exportFn<ReadBandwidth>(env, exports, "readBandwidthGBs");
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  InitExpertArena(env, exports);
   return exports;
 }
 

@@ -56,6 +56,34 @@ export interface NativeAddon {
   readBandwidthGBs(megabytes: number, reps: number): number;
   /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */
   mapFile(path: string): ArrayBuffer;
+  /** The expert store's slot arena and I/O threads (native/expert-io.h; wrapped by src/memory/expert-store.ts). */
+  ExpertArena: new (slotBytes: number, slots: number, ioThreads: number) => NativeExpertArena;
+}
+
+/** Slot states of a NativeExpertArena. */
+export const SLOT_IDLE = 0;
+export const SLOT_LOADING = 1;
+export const SLOT_READY = 2;
+export const SLOT_FAILED = 3;
+
+export interface NativeExpertArena {
+  /** slots * slotBytes bytes, 4096-aligned */
+  readonly buffer: ArrayBuffer;
+  /** O_DIRECT when the file system allows it, else buffered reads + posix_fadvise(DONTNEED). */
+  open(path: string): { file: number; direct: boolean };
+  /** Queue the reads of one slot: ranges = [file, fileOffset, readBytes, slotOffset, needBytes]*; a
+   *  read that ends before needBytes fails the slot (short read). */
+  load(slot: number, ranges: Float64Array): void;
+  status(slot: number): number;
+  /** why a slot failed ('' otherwise) */
+  error(slot: number): string;
+  /** Block until the slot is not loading; its status. */
+  wait(slot: number): number;
+  /** Block until one of the slots is not loading; its index in `slots`. */
+  waitAny(slots: Int32Array): number;
+  /** [bytes read, seconds with a read in flight] */
+  stats(): Float64Array;
+  close(): void;
 }
 
 /** build/Release/moesaic_native.node, relative to the package root (this file is dist/src/tensor/native.js). */
