@@ -68,6 +68,11 @@ export class ExpertStore {
     return this.arena.status(slot) !== SLOT_LOADING;
   }
 
+  /** Block until the slot's read (if any) finished, without judging it. */
+  settle(slot: number): void {
+    this.arena.wait(slot);
+  }
+
   /** The slot's weights, waiting for its read if needed; an E_IO if the read failed or was short. */
   weights(slot: number): SwiGluWeights {
     const status = this.arena.wait(slot);
