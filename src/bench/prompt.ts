@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../gen/rng.js';
+import { Rng } from '../util/rng.js';
 import type { ModelConfig } from '../model/config.js';
 import { metaArray, TokenType } from '../model/gguf/format.js';
 import { parseGguf } from '../model/gguf/reader.js';

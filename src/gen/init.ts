@@ -1,4 +1,4 @@
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import type { TensorPlan } from './tensors.js';
 
 /**

@@ -1,5 +1,5 @@
 import { fail } from '../errors.js';
-import { Rng } from '../gen/rng.js';
+import { Rng } from '../util/rng.js';
 
 export interface SamplingOptions {
   /** 0 (default) = greedy argmax */

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fail } from '../errors.js';
 import type { Weight } from '../tensor/weight.js';
+import { readRegularJson, requireRegularFile } from './checkpoint-files.js';
 import { parseSafetensors } from './safetensors.js';
 
 /**
@@ -48,16 +49,7 @@ export function openSafetensorsFolder(dir: string, mapFile: (path: string) => Ar
   const index = join(dir, 'model.safetensors.index.json');
   let files: string[];
   if (existsSync(index)) {
-    let weightMap: Record<string, string>;
-    try {
-      weightMap = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map;
-    } catch (e) {
-      fail('E_BAD_CHECKPOINT', `${index}: not a valid index (${(e as Error).message})`);
-    }
-    if (!weightMap || typeof weightMap !== 'object') fail('E_BAD_CHECKPOINT', `${index}: missing 'weight_map'`);
-    files = [...new Set(Object.values(weightMap))].sort();
-    const outside = files.find((f) => typeof f !== 'string' || isAbsolute(f) || f.split(/[\\/]/).includes('..'));
-    if (outside !== undefined) fail('E_BAD_CHECKPOINT', `${index}: shard '${String(outside)}' is not a file inside the checkpoint folder`);
+    files = shardFiles(readRegularJson(index, 'E_BAD_CHECKPOINT'), index);
   } else if (existsSync(join(dir, 'model.safetensors'))) {
     files = ['model.safetensors'];
   } else {
@@ -67,7 +59,29 @@ export function openSafetensorsFolder(dir: string, mapFile: (path: string) => Ar
   for (const file of files) {
     const path = join(dir, file);
     if (!existsSync(path)) fail('E_BAD_CHECKPOINT', `${path}: listed in the index but missing`);
+    requireRegularFile(path); // mapping a FIFO would block forever
     for (const [name, w] of parseSafetensors(mapFile(path), path)) tensors.set(name, w);
   }
   return new TensorStore(`${dir} (${files.join(', ')})`, tensors);
+}
+
+/**
+ * The shard files named by a `model.safetensors.index.json`: its `weight_map` must be a non-empty
+ * object of tensor name -> file name, every file inside the checkpoint folder.
+ */
+function shardFiles(index: unknown, path: string): string[] {
+  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof index !== 'object' || index === null || Array.isArray(index)) fail('E_BAD_CHECKPOINT', `${path}: not a JSON object`);
+  if (weightMap === undefined || weightMap === null) fail('E_BAD_CHECKPOINT', `${path}: missing 'weight_map'`);
+  if (typeof weightMap !== 'object' || Array.isArray(weightMap)) {
+    fail('E_BAD_CHECKPOINT', `${path}: 'weight_map' must be an object of tensor name -> shard file, got ${Array.isArray(weightMap) ? 'an array' : JSON.stringify(weightMap)}`);
+  }
+  const entries = Object.entries(weightMap as Record<string, unknown>);
+  if (entries.length === 0) fail('E_BAD_CHECKPOINT', `${path}: 'weight_map' is empty (it lists no tensors)`);
+  const bad = entries.find(([, f]) => typeof f !== 'string' || f === '');
+  if (bad) fail('E_BAD_CHECKPOINT', `${path}: 'weight_map' entry '${bad[0]}' must name a shard file, got ${JSON.stringify(bad[1])}`);
+  const files = [...new Set(entries.map(([, f]) => f as string))].sort();
+  const outside = files.find((f) => isAbsolute(f) || f.split(/[\\/]/).includes('..'));
+  if (outside !== undefined) fail('E_BAD_CHECKPOINT', `${path}: shard '${outside}' is not a file inside the checkpoint folder`);
+  return files;
 }

@@ -1,5 +1,5 @@
 import { fail } from '../errors.js';
-import { Rng } from '../gen/rng.js';
+import { Rng } from '../util/rng.js';
 import type { Weight } from '../tensor/weight.js';
 import { weightAt } from '../tensor/weight.js';
 import type { Router, RouterInput, Routing } from './routing.js';
@@ -31,7 +31,7 @@ interface Space {
  *
  * Checkpoints with X-MoE weights pass `xmoeProjection` and `xmoeExperts`. A checkpoint without them
  * (every family moesaic loads today) gets a derived routing space, deterministic per (seed, layer):
- * W has i.i.d. N(0, 1/d_e) entries from the seeded generator (src/gen/rng.ts, stream
+ * W has i.i.d. N(0, 1/d_e) entries from the seeded generator (src/util/rng.ts, stream
  * `xmoe.proj.<layer>`), and expert i's embedding is W · r_i, the projection of its row r_i of the
  * checkpoint's own gate matrix. By Johnson-Lindenstrauss, cos(W h, W r_i) ≈ cos(h, r_i), so the
  * derived router is a cosine version of the checkpoint's own preferences rather than noise. The space

@@ -1,6 +1,6 @@
 import { fail } from '../errors.js';
 import { TraceWriter, type TraceHeader, type TraceRecord } from './format.js';
-import { Xoshiro128 } from '../gen/rng.js';
+import { Xoshiro128 } from '../util/rng.js';
 
 /**
  * Synthetic routing traces (issue 5, item 6), for experiments beyond the models at hand. The generative

@@ -1,7 +1,7 @@
 // Each routing function against a direct implementation of its formula (issue 4, "Done means").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/gen/rng.js';
+import { Rng } from '../../src/util/rng.js';
 import { expertChoiceRouter } from '../../src/moe/router-expert-choice.js';
 import { sigmoidGroupRouter } from '../../src/moe/router-sigmoid-group.js';
 import { softmaxTopKRouter } from '../../src/moe/router-softmax-topk.js';

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { Checkpoint } from '../checkpoint.js';
+import type { Checkpoint } from '../checkpoint-contents.js';
 import { parseConfig } from '../config.js';
 import { TensorStore } from '../weight-store.js';
 import { GGUF_MAGIC } from './format.js';

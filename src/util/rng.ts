@@ -1,5 +1,7 @@
 /**
- * Seeded pseudo-random numbers for synthetic checkpoints. Every tensor draws from its own stream,
+ * Seeded pseudo-random numbers, shared by the run time (sampling, derived router spaces, benchmark
+ * prompts) and the generators (synthetic checkpoints and traces), so neither depends on the other.
+ * For synthetic checkpoints every tensor draws from its own stream,
  * keyed by (seed, stream name), so a tensor's values do not depend on which other tensors exist or
  * in which order they are written: sharding, dtype and skew never shift the values of unrelated
  * tensors, and tests can compare tensors across outputs one by one.
