@@ -4,7 +4,23 @@
   # flags; native/dispatch.cc picks one at run time with __builtin_cpu_supports.
   'variables': {
     'moesaic_kernel_cflags': ['-O3', '-fPIC', '-fno-exceptions', '-fno-rtti'],
+    # MPI (docs/parallel.md) is optional: the moesaic_mpi addon is built only where mpicc exists
+    'moesaic_has_mpi': '<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)',
   },
+  'conditions': [
+    ['moesaic_has_mpi==1', {
+      'targets': [{
+        'target_name': 'moesaic_mpi',
+        'sources': ['native/mpi.cc'],
+        'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")", '<!@(mpicc -showme:incdirs)'],
+        'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'OMPI_SKIP_MPICXX=1'],
+        'cflags!': ['-fno-exceptions'],
+        'cflags_cc!': ['-fno-exceptions'],
+        'cflags_cc': ['-O2', '-fexceptions'],
+        'libraries': ['<!@(mpicc -showme:link)', '-ldl'],
+      }],
+    }],
+  ],
   'targets': [
     {
       'target_name': 'moesaic_kernels_portable',

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { MoesaicError } from '../errors.js';
+import { launchHook, silentOnThisRank } from './parallel-options.js';
 
 /**
  * The `moesaic` command. Each subcommand is one file in ./commands exporting `register(program)`;
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command('moesaic')
     .description('Mixture-of-Experts inference engine: run, trace, simulate and benchmark MoE models')
     .option('--debug', 'print stack traces on errors')
+    .hook('preAction', launchHook)
     .exitOverride()
     // parser errors (unknown option, missing value) in the same one-line form as every other error
     .configureOutput({ outputError: (text, write) => write(`moesaic: error [E_BAD_OPTION]: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`) });
@@ -35,6 +37,7 @@ function reportError(err: unknown, debug: boolean): number {
     return err.exitCode;
   }
   if (err instanceof MoesaicError) {
+    if (silentOnThisRank(err)) return 1;
     process.stderr.write(`moesaic: error [${err.code}]: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
     if (debug) process.stderr.write(`${err.stack}\n`);
     return 1;

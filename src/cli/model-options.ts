@@ -34,9 +34,15 @@ export async function withModel<T>(opts: ModelOptions, fn: (model: Model, observ
     fail('E_BAD_OPTION', `--block-size sets megablocks' block: it needs --gating megablocks (got --gating ${opts.gating})`);
   }
   const model = await loadModel(opts.model, pickRunOptions(opts as unknown as Record<string, unknown>));
+  // expert parallelism: rank 0 owns the command's output; the other ranks serve the exchanges
+  if (model.ep && model.ep.comm.rank !== 0) {
+    model.ep.finish();
+    process.exit(0);
+  }
   const recorder = opts.trace ? new TraceRecorder(opts.trace, opts.model, model.config) : undefined;
   try {
     const result = await fn(model, recorder?.observer);
+    model.ep?.finish();
     await recorder?.close();
     return result;
   } catch (e) {

@@ -14,6 +14,7 @@ import type { SequenceOptions } from './sequence.js';
 import { Sequence } from './sequence.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { Transformer } from './transformer.js';
+import { EpRuntime, checkParallelOptions, defaultRankThreads, worldIfParallel } from '../parallel/ep-runtime.js';
 
 /** How to load and run a model: the run-time options (src/options/run-options.ts), one field each. */
 export type LoadOptions = RunOptions;
@@ -57,17 +58,23 @@ export class Model {
     readonly config: ModelConfig,
     readonly tokenizer: TextTokenizer | null,
     readonly transformer: Transformer,
+    /** this rank's side of expert parallelism (docs/parallel.md); undefined in a single-process run */
+    readonly ep?: EpRuntime,
   ) {}
 
   static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
     const opts = resolveRunOptions(options);
-    const backend: Backend = await getBackend(opts.backend, opts.threads);
+    const comm = worldIfParallel();
+    checkParallelOptions(opts, comm !== null);
+    const backend: Backend = await getBackend(opts.backend, opts.threads ?? (comm ? defaultRankThreads() : undefined));
     const { config, tensors, tokenizer } = openCheckpoint(dir, await fileMapper(opts.backend));
     const weights = resolveWeights(config, tensors);
     const router = routerForConfig(config, opts.router);
     const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });
-    const transformer = new Transformer(config, weights, backend, router, policy);
-    return new Model(dir, config, tokenizer, transformer);
+    const ep = comm ? await EpRuntime.create(comm, weights, policy, opts) : undefined;
+    const transformer = new Transformer(config, weights, backend, router, ep?.policy ?? policy, ep?.experts);
+    ep?.attach(transformer);
+    return new Model(dir, config, tokenizer, transformer, ep);
   }
 
   /** Token ids of a text prompt (needs tokenizer.json); '' encodes to []. */

@@ -32,6 +32,8 @@ export interface ForwardOptions {
  */
 export class Transformer {
   private readonly scratch = new Scratch();
+  /** Runs before every forward step (expert parallelism's lock-step between ranks, src/parallel/ep-runtime.ts). */
+  stepHook: (() => void) | undefined;
 
   constructor(
     readonly cfg: ModelConfig,
@@ -60,6 +62,7 @@ export class Transformer {
    */
   forwardBatch(seqs: readonly BatchEntry[], opts: ForwardOptions = {}): Float32Array {
     const { cfg, weights, backend, scratch } = this;
+    this.stepHook?.();
     const H = cfg.hiddenSize;
     let T = 0;
     for (const s of seqs) {

@@ -61,6 +61,8 @@ export interface DispatchPlan {
 
 /** What a policy's Prepare and Finalize work on: one layer, one batch. */
 export interface ExpertJob {
+  /** the model layer (an expert-parallel policy looks up which rank holds each expert) */
+  readonly layer?: number;
   readonly backend: Backend;
   readonly buffers: Buffers;
   readonly routing: Routing;

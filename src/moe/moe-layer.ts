@@ -81,7 +81,7 @@ export function moeForward(
     provider.beginLayer(providerLayer, active);
   }
   // Prepare -> Experts -> Finalize, chunk by chunk
-  const job: ExpertJob = { backend, buffers, routing, plan, x, out, tokens, hidden, times };
+  const job: ExpertJob = { layer, backend, buffers, routing, plan, x, out, tokens, hidden, times };
   out.fill(0, 0, tokens * hidden);
   for (const [from, to] of policy.chunks ? policy.chunks(plan) : allSlots(plan)) {
     const rows = policy.prepare(job, from, to);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { choiceArg, floatArg, intArg } from '../cli/parse.js';
+import { choiceArg, floatArg, inputFileArg, intArg } from '../cli/parse.js';
+import { EP_MODES, EP_PLACEMENTS } from '../parallel/expert-map.js';
 import { DISPATCH_POLICY_NAMES } from '../moe/policies.js';
 import { ROUTER_NAMES } from '../moe/routers.js';
 import type { BackendName } from '../tensor/backends.js';
@@ -30,6 +31,14 @@ export const RUN_OPTIONS = [
   spec({ key: 'capacityFactor', flag: '--capacity-factor <c>', help: 'static gating: slots per expert = ceil(C * tokens) (default 1)', parse: floatArg('--capacity-factor', 1e-6, 1e6) }),
   spec({ key: 'blockSize', flag: '--block-size <rows>', help: 'megablocks gating: rows per block (default 16)', parse: intArg('--block-size', 1, 4096) }),
   spec({ key: 'router', flag: '--router <name>', help: `override the routing function: ${ROUTER_NAMES.join('|')}`, parse: choiceArg('--router', ROUTER_NAMES) }),
+  // expert parallelism (docs/parallel.md); --ranks and --hostfile are read by the launcher
+  spec({ key: 'ranks', flag: '--ranks <n>', help: 'run as N expert-parallel MPI ranks (starts mpirun; mpirun -np N moesaic ... works too)', parse: intArg('--ranks', 1, 4096) }),
+  spec({ key: 'hostfile', flag: '--hostfile <file>', help: "mpirun's hostfile: run the ranks on several hosts", parse: inputFileArg('--hostfile') }),
+  spec({ key: 'epMode', flag: '--ep-mode <mode>', help: `expert parallelism: ${EP_MODES.join('|')} (whole experts per rank, or MoEShard's slice of every expert; default experts)`, parse: choiceArg('--ep-mode', EP_MODES) }),
+  spec({ key: 'placement', flag: '--placement <p>', help: `which rank holds which expert: ${EP_PLACEMENTS.join('|')} (default contiguous)`, parse: choiceArg('--placement', EP_PLACEMENTS) }),
+  spec({ key: 'placementTrace', flag: '--placement-trace <file>', help: 'routing trace the fitted placements (greedy, anticorr, eplb) learn from', parse: inputFileArg('--placement-trace') }),
+  spec({ key: 'replicas', flag: '--replicas <r>', help: 'EPLB: physical expert slots over all ranks (>= experts, a multiple of the ranks)', parse: intArg('--replicas', 1, 1 << 20) }),
+  spec({ key: 'epChunks', flag: '--ep-chunks <c>', help: 'FSMoE pipelining: each exchange in C pieces overlapped with the experts (default 1)', parse: intArg('--ep-chunks', 1, 64) }),
 ] as const;
 
 type Spec = (typeof RUN_OPTIONS)[number];
