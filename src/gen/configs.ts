@@ -67,22 +67,37 @@ export function isSize(v: unknown): v is Size {
   return typeof v === 'string' && (SIZES as readonly string[]).includes(v);
 }
 
-export function modelDims(arch: Arch, size: Size): ModelDims {
+/** Bounds of the `--experts` / `--layers` overrides (well beyond the expert-cache tests' 32-128 experts). */
+export const MAX_EXPERTS = 1024;
+export const MAX_LAYERS = 256;
+
+/** Dimensions that replace the size table's (e.g. many experts for expert-cache tests). */
+export interface DimOverrides {
+  readonly experts?: number;
+  readonly layers?: number;
+}
+
+export function modelDims(arch: Arch, size: Size, over: DimOverrides = {}): ModelDims {
   if (!isArch(arch)) fail('E_BAD_OPTION', `arch must be one of ${ARCHS.join('|')}, got '${String(arch)}'`);
   if (!isSize(size)) fail('E_BAD_OPTION', `size must be one of ${SIZES.join('|')}, got '${String(size)}'`);
   const r = SIZE_TABLE[size];
+  const { experts = r.experts, layers = arch === 'qwen2_moe' ? r.qwen2Layers : r.layers } = over;
+  if (!Number.isInteger(experts) || experts < r.topK || experts > MAX_EXPERTS) {
+    fail('E_BAD_OPTION', `--experts must be an integer in [${r.topK}, ${MAX_EXPERTS}] (at least the ${r.topK} experts each token uses), got ${experts}`);
+  }
+  if (!Number.isInteger(layers) || layers < 1 || layers > MAX_LAYERS) fail('E_BAD_OPTION', `--layers must be an integer in [1, ${MAX_LAYERS}], got ${layers}`);
   const plainHeadDim = r.hidden / r.heads;
   return {
     arch,
     size,
     hidden: r.hidden,
-    layers: arch === 'qwen2_moe' ? r.qwen2Layers : r.layers,
+    layers,
     heads: r.heads,
     kvHeads: r.kvHeads,
     // Qwen3-MoE decouples head_dim from hidden/heads (Qwen3-30B-A3B: 2048 / 32 heads, head_dim 128);
     // doubling it here makes a loader that assumes hidden/heads fail loudly.
     headDim: arch === 'qwen3_moe' ? 2 * plainHeadDim : plainHeadDim,
-    experts: r.experts,
+    experts,
     topK: r.topK,
     expertInter: r.expertInter,
     denseInter: r.denseInter,
@@ -91,7 +106,8 @@ export function modelDims(arch: Arch, size: Size): ModelDims {
     maxPos: r.maxPos,
     tied: arch === 'qwen3_moe',
     // the tiny qwen2_moe has a dense middle layer so the dense-MLP path of that family is exercised
-    mlpOnlyLayers: arch === 'qwen2_moe' && size === 'tiny' ? [1] : [],
+    // (when it has more than one layer)
+    mlpOnlyLayers: arch === 'qwen2_moe' && size === 'tiny' && layers > 1 ? [1] : [],
     decoderSparseStep: 1,
   };
 }
@@ -101,6 +117,17 @@ export function isSparseLayer(d: ModelDims, i: number): boolean {
   if (d.arch === 'mixtral' || d.arch === 'olmoe') return true;
   return !d.mlpOnlyLayers.includes(i) && d.experts > 0 && (i + 1) % d.decoderSparseStep === 0;
 }
+
+/**
+ * The config.json fields each transformers config class declares as float (`rope_theta` as in 4.x),
+ * which must be written as JSON floats (`0.0`, not `0`): transformers 5 refuses an int there.
+ */
+export const FLOAT_FIELDS: Readonly<Record<Arch, readonly string[]>> = {
+  mixtral: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef', 'router_jitter_noise'],
+  qwen2_moe: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef'],
+  qwen3_moe: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef'],
+  olmoe: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef', 'clip_qkv'],
+};
 
 /** config.json exactly as the transformers config class of the architecture serialises it. */
 export function configJson(d: ModelDims, dtype: 'f32' | 'bf16'): Record<string, unknown> {

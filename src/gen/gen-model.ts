@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fail, MoesaicError } from '../errors.js';
-import { ARCHS, configJson, isArch, isSize, modelDims, SIZES } from './configs.js';
+import { ARCHS, configJson, FLOAT_FIELDS, isArch, isSize, modelDims, SIZES } from './configs.js';
 import type { Arch, Size } from './configs.js';
 import { openSource } from './init.js';
+import { pythonJson } from './python-json.js';
 import { writeWeights } from './safetensors-writer.js';
 import type { TensorToWrite } from './safetensors-writer.js';
 import { tensorPlan } from './tensors.js';
@@ -24,6 +25,10 @@ export interface GenModelOptions {
   skew?: number;
   /** Largest shard in MB (10^6 bytes) before the weights are split into numbered shards. */
   shardMb?: number;
+  /** Number of routed experts per MoE layer instead of the size's (e.g. 32+ for expert-cache tests). */
+  experts?: number;
+  /** Number of decoder layers instead of the size's. */
+  layers?: number;
   onProgress?: (msg: string) => void;
 }
 
@@ -38,7 +43,7 @@ export const DEFAULT_SHARD_MB = 2000;
 
 export async function generateModel(opts: GenModelOptions): Promise<void> {
   const o = validate(opts);
-  const d = modelDims(o.arch, o.size);
+  const d = modelDims(o.arch, o.size, { experts: opts.experts, layers: opts.layers });
   const target = resolve(o.out);
   checkTarget(target);
   const parent = dirname(target);
@@ -51,7 +56,7 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
   }
   try {
     const json = (name: string, value: unknown) => writeFileSync(join(tmp, name), JSON.stringify(value, null, 2) + '\n');
-    json('config.json', configJson(d, o.dtype));
+    writeFileSync(join(tmp, 'config.json'), pythonJson(configJson(d, o.dtype), new Set(FLOAT_FIELDS[o.arch])) + '\n');
     const tok = tokenizerFiles(d.vocab, d.maxPos);
     json('tokenizer.json', tok.tokenizer);
     json('tokenizer_config.json', tok.tokenizerConfig);
@@ -80,6 +85,8 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
       dtype: o.dtype,
       skew: o.skew,
       shard_mb: o.shardMb,
+      ...(opts.experts !== undefined ? { experts: d.experts } : {}),
+      ...(opts.layers !== undefined ? { layers: d.layers } : {}),
     });
     replaceDir(tmp, target);
   } catch (err) {
@@ -89,7 +96,7 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
   }
 }
 
-type Resolved = Required<Omit<GenModelOptions, 'onProgress'>> & Pick<GenModelOptions, 'onProgress'>;
+type Resolved = Required<Omit<GenModelOptions, 'onProgress' | 'experts' | 'layers'>> & Pick<GenModelOptions, 'onProgress'>;
 
 function validate(opts: GenModelOptions): Resolved {
   const { arch, size, out } = opts;

@@ -29,6 +29,8 @@ const CASES: Case[] = [
   { name: 'bf16 seed 4', gen: { seed: 4, dtype: 'bf16' }, via: ['lib-cpu', 'lib-ref'] },
   { name: 'f16 seed 6 (converted)', gen: { seed: 6, dtype: 'f32' }, via: ['lib-cpu', 'lib-ref'], f16: true },
   { name: 'f32 seed 5, 24 positions', gen: { seed: 5, dtype: 'f32' }, via: ['cli-cpu'], long: true },
+  // gen-model --experts / --layers: many experts (as the expert-cache tests use), one more layer
+  { name: 'f32 seed 8, 40 experts, 3 layers', gen: { seed: 8, dtype: 'f32', experts: 40, layers: 3 }, via: ['lib-cpu', 'lib-ref'] },
 ];
 
 const seen: string[] = [];

@@ -44,6 +44,8 @@ export interface GenOpts {
   dtype?: 'f32' | 'bf16';
   skew?: number;
   shardMb?: number;
+  experts?: number;
+  layers?: number;
 }
 
 /** `moesaic gen-model --size tiny` into `out`. */
@@ -53,6 +55,8 @@ export function genModel(out: string, arch: string, o: GenOpts = {}): string {
   if (o.dtype) args.push('--dtype', o.dtype);
   if (o.skew !== undefined) args.push('--skew', String(o.skew));
   if (o.shardMb !== undefined) args.push('--shard-mb', String(o.shardMb));
+  if (o.experts !== undefined) args.push('--experts', String(o.experts));
+  if (o.layers !== undefined) args.push('--layers', String(o.layers));
   cliOk(args);
   return out;
 }

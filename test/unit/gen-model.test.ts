@@ -338,6 +338,11 @@ test('library rejects bad options with E_BAD_OPTION naming the option', async ()
     [{ seed: 1.5 }, /--seed/],
     [{ shardMb: 0 }, /--shard-mb/],
     [{ dtype: 'f16' as never }, /--dtype/],
+    [{ experts: 1 }, /--experts must be an integer in \[2, 1024\]/],
+    [{ experts: 1025 }, /--experts/],
+    [{ experts: 2.5 }, /--experts/],
+    [{ layers: 0 }, /--layers must be an integer in \[1, 256\]/],
+    [{ layers: 257 }, /--layers/],
   ];
   for (const [bad, re] of cases) {
     await assert.rejects(generateModel({ arch: 'mixtral', size: 'tiny', out, ...bad }), (e: unknown) => {
@@ -363,4 +368,52 @@ test('a temporary folder left by a killed run is removed by the next run; a live
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
+});
+
+// The fields each transformers config class annotates as float (configuration_mixtral.py etc.; in 4.x
+// rope_theta too): transformers 5 refuses an int there ("expected float, got int"), so the text must
+// carry a decimal point or an exponent, as Python's json writes floats.
+const HF_FLOAT_FIELDS = {
+  mixtral: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef', 'router_jitter_noise'],
+  qwen2_moe: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef'],
+  qwen3_moe: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef'],
+  olmoe: ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout', 'router_aux_loss_coef', 'clip_qkv'],
+} as const;
+
+test('config.json writes float fields as JSON floats (0.0, 1e-05) and int fields as ints, for every architecture', async () => {
+  for (const arch of Object.keys(HF_FLOAT_FIELDS) as (keyof typeof HF_FLOAT_FIELDS)[]) {
+    const dir = await gen({ arch, size: 'tiny', seed: 1 });
+    const text = readFileSync(join(dir, 'config.json'), 'utf8');
+    const c = JSON.parse(text) as Record<string, unknown>;
+    let floats = 0;
+    for (const field of HF_FLOAT_FIELDS[arch]) {
+      if (typeof c[field] !== 'number') continue;
+      floats++;
+      const m = new RegExp(`\n  "${field}": (\\S+?),?\n`).exec(text);
+      assert.ok(m, `${arch}: ${field} not on its own line`);
+      assert.match(m[1]!, /^-?\d+(\.\d+(e[-+]\d{2,})?|e[-+]\d{2,})$/, `${arch}: ${field} written as ${m[1]}, not a float`);
+    }
+    assert.ok(floats >= 5, `${arch}: only ${floats} float fields checked`);
+    assert.match(text, /\n  "attention_dropout": 0\.0,\n/);
+    assert.match(text, /\n  "hidden_size": 64,\n/);
+    assert.match(text, new RegExp(`\n  "rms_norm_eps": ${arch === 'mixtral' || arch === 'olmoe' ? '1e-05' : '1e-06'},\n`));
+    if (arch === 'mixtral') assert.match(text, /\n  "router_jitter_noise": 0\.0\n/);
+  }
+});
+
+test('--experts and --layers override the size table; the tensors follow the config', async () => {
+  for (const arch of ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'] as const) {
+    const dir = await gen({ arch, size: 'tiny', seed: 4, experts: 36, layers: 3 });
+    const c = readJson(dir, 'config.json');
+    assert.equal(arch === 'mixtral' ? c.num_local_experts : c.num_experts, 36);
+    assert.equal(c.num_hidden_layers, 3);
+    const st = readSafetensors(join(dir, 'model.safetensors'));
+    const expected = expectedTensors(arch, c);
+    assert.deepEqual([...st.keys()].sort(), [...expected.keys()].sort());
+    for (const [name, shape] of expected) assert.deepEqual(st.get(name)!.shape, shape, name);
+    const marker = readJson(dir, 'moesaic-gen.json');
+    assert.deepEqual([marker.experts, marker.layers], [36, 3]);
+  }
+  const one = readJson(await gen({ arch: 'qwen2_moe', size: 'tiny', layers: 1 }), 'config.json');
+  assert.deepEqual([one.num_hidden_layers, one.mlp_only_layers], [1, []]); // the dense layer 1 does not exist
 });

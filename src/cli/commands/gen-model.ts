@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ARCHS, SIZES } from '../../gen/configs.js';
+import { ARCHS, MAX_EXPERTS, MAX_LAYERS, SIZES } from '../../gen/configs.js';
 import type { Arch, Size } from '../../gen/configs.js';
 import { DEFAULT_SHARD_MB, generateModel } from '../../gen/gen-model.js';
 import { choiceArg, floatArg, intArg, outputPathArg } from '../parse.js';
@@ -16,7 +16,9 @@ export function register(program: Command): void {
     .option('--dtype <dtype>', 'weight dtype: f32|bf16', choiceArg('--dtype', ['f32', 'bf16'] as const), 'f32')
     .option('--skew <x>', 'routing skew >= 0 (0 = roughly uniform expert popularity)', floatArg('--skew', 0, 100), 0)
     .option('--shard-mb <n>', 'largest weight file in MB before sharding', floatArg('--shard-mb', 1e-6), DEFAULT_SHARD_MB)
-    .action(async (o: { arch: Arch; size: Size; out: string; seed: number; dtype: 'f32' | 'bf16'; skew: number; shardMb: number }) => {
+    .option('--experts <n>', `routed experts per MoE layer instead of the size's (2..${MAX_EXPERTS})`, intArg('--experts', 2, MAX_EXPERTS))
+    .option('--layers <n>', `decoder layers instead of the size's (1..${MAX_LAYERS})`, intArg('--layers', 1, MAX_LAYERS))
+    .action(async (o: { arch: Arch; size: Size; out: string; seed: number; dtype: 'f32' | 'bf16'; skew: number; shardMb: number; experts?: number; layers?: number }) => {
       const started = Date.now();
       await generateModel({
         ...o,
