@@ -6,6 +6,7 @@ import { argmax } from '../model/sampling.js';
 import { getThreads, isa } from '../tensor/cpu-backend.js';
 import { childMain, peakRssBytes, readJob } from './child.js';
 import { tokenCost } from './model-cost.js';
+import { timeGeneration } from './timing.js';
 import type { GenerateJob, RunResult } from './protocol.js';
 
 await childMain(async (): Promise<RunResult> => {
@@ -24,27 +25,22 @@ await childMain(async (): Promise<RunResult> => {
 
   // greedy = argmax, exactly what Sampler does at temperature 0; buffers are allocated before timing
   const cache = newCache();
-  const ids: number[] = [];
-  const t0 = performance.now();
-  let logits = transformer.forward(job.promptIds, cache);
-  const t1 = performance.now();
-  ids.push(argmax(logits));
-  const t2 = performance.now();
-  while (ids.length < N) {
-    logits = transformer.forward([ids[ids.length - 1]!], cache);
-    ids.push(argmax(logits));
-  }
-  const t3 = performance.now();
+  let logits: Float32Array = new Float32Array(0);
+  const t = timeGeneration(performance, {
+    prefill: () => void (logits = transformer.forward(job.promptIds, cache)),
+    sampleFirst: () => argmax(logits),
+    decode: (last) => argmax(transformer.forward([last], cache)),
+  }, N);
 
   return {
     engine: 'moesaic',
-    prefillMs: t1 - t0,
-    ttftMs: t2 - t0,
-    decodeMs: t3 - t2,
+    prefillMs: t.prefillMs,
+    ttftMs: t.ttftMs,
+    decodeMs: t.decodeMs,
     genTokens: N,
     promptTokens: P,
     peakRssBytes: peakRssBytes(),
-    ids,
+    ids: t.ids,
     cost: tokenCost(cfg, transformer.weights, P),
     build: `moesaic cpu backend (${isa()}, ${getThreads()} threads)`,
     threads: getThreads(),

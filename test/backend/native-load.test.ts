@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -38,6 +38,41 @@ test('without MOESAIC_ISA the best supported instruction set is chosen', () => {
     encoding: 'utf8',
   });
   assert.equal(r.stdout.trim(), supportedIsas().at(-1));
+});
+
+/**
+ * The instruction sets a CPU with these /proc/cpuinfo flags must get, written out independently of
+ * the addon's detection: AVX2 kernels use FMA and F16C too; the AVX-512 ones use F, BW, VL and DQ.
+ */
+function isasForFlags(flags: ReadonlySet<string>): string[] {
+  const out = ['portable'];
+  const avx2 = ['avx2', 'fma', 'f16c'].every((f) => flags.has(f));
+  if (avx2) out.push('avx2');
+  if (avx2 && ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq'].every((f) => flags.has(f))) out.push('avx512');
+  return out;
+}
+
+function cpuinfoFlags(): Set<string> | undefined {
+  try {
+    const line = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return line ? new Set(line[1]!.trim().split(/\s+/)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+test('ISA detection: the instruction sets /proc/cpuinfo lists are detected, and the best is chosen by default', (t) => {
+  const flags = cpuinfoFlags();
+  if (!flags || process.arch !== 'x64') {
+    t.skip('no /proc/cpuinfo flags on this machine (not x86-64 Linux)');
+    return;
+  }
+  const expected = isasForFlags(flags);
+  assert.deepEqual(supportedIsas(), expected, `flags avx2=${flags.has('avx2')} avx512f=${flags.has('avx512f')}`);
+  const env = { ...process.env };
+  delete env['MOESAIC_ISA'];
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(cpuBackendUrl)}); console.log(m.isa());`], { env, encoding: 'utf8' });
+  assert.equal(r.stdout.trim(), expected.at(-1), r.stderr);
 });
 
 test('an unknown MOESAIC_ISA is refused with E_BAD_OPTION naming the variable', () => {
