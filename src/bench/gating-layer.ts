@@ -10,6 +10,13 @@ export interface LayerSpec {
   /** routing skew s >= 0: expert e's logit gets -s · ln(e + 1), a Zipf(s) popularity; 0 = uniform-ish */
   readonly skew: number;
   readonly seed: number;
+  /**
+   * Distinct weight sets the experts cycle through (expert e uses set e mod n; default one per
+   * expert). At the paper's widths 512 distinct experts would need 26 GB of f32 weights; a few sets
+   * of 50 MB each, every one larger than the last-level cache, keep each expert product streaming its
+   * weights from memory as distinct experts would, at a fraction of the memory.
+   */
+  readonly weightSets?: number;
 }
 
 /** Uniform in [-scale, scale) from a 32-bit LCG: fast enough to fill hundreds of MB of weights. */
@@ -33,14 +40,27 @@ export function syntheticLayer(spec: LayerSpec): MoeWeights {
   const u = (n: number, s: number, fanIn: number) => fill(new Float32Array(n), s, Math.sqrt(3 / fanIn));
   const router = u(E * H, seed, H);
   for (let e = 0; e < E; e++) router[e * H + H - 1] = -spec.skew * Math.log(e + 1);
+  const sets = Array.from({ length: weightSetCount(spec) }, (_, e) => ({
+    gate: u(F * H, seed + 3 * e + 1, H),
+    up: u(F * H, seed + 3 * e + 2, H),
+    down: u(H * F, seed + 3 * e + 3, F),
+  }));
   return {
     router: f32Weight('router', [E, H], router),
-    experts: Array.from({ length: E }, (_, e) => ({
-      gate: f32Weight(`experts.${e}.gate`, [F, H], u(F * H, seed + 3 * e + 1, H)),
-      up: f32Weight(`experts.${e}.up`, [F, H], u(F * H, seed + 3 * e + 2, H)),
-      down: f32Weight(`experts.${e}.down`, [H, F], u(H * F, seed + 3 * e + 3, F)),
-    })),
+    experts: Array.from({ length: E }, (_, e) => {
+      const w = sets[e % sets.length]!;
+      return {
+        gate: f32Weight(`experts.${e}.gate`, [F, H], w.gate),
+        up: f32Weight(`experts.${e}.up`, [F, H], w.up),
+        down: f32Weight(`experts.${e}.down`, [H, F], w.down),
+      };
+    }),
   };
+}
+
+/** How many distinct expert weight sets the layer holds in memory. */
+export function weightSetCount(spec: LayerSpec): number {
+  return Math.min(spec.experts, spec.weightSets ?? spec.experts);
 }
 
 /** [batch, hidden] seeded hidden states, unit-variance, with the constant skew feature in the last column. */

@@ -158,3 +158,31 @@ export async function sweep(target: GatingTarget, o: SweepOptions): Promise<Gati
   const order = new Map(o.policies.map((p, i) => [p, i]));
   return results.sort((a, b) => a.batch - b.batch || order.get(a.policy)! - order.get(b.policy)!);
 }
+
+/** dynamic / static at one batch: throughput (higher is dynamic's gain) and peak activation memory. */
+export interface GatingRatio {
+  readonly batch: number;
+  /** dynamic tokens/s over static tokens/s; null where either did not run (OOM) */
+  readonly throughput: number | null;
+  /** static peak activation bytes over dynamic's (predicted where static was OOM) */
+  readonly memory: number;
+}
+
+/**
+ * The paper's two comparisons (Huang et al., arXiv 2303.06182, Fig. 6/7) at every batch where both
+ * policies appear, not only the largest: the gain depends on the batch, and a single figure taken at
+ * one end of the sweep hides that.
+ */
+export function dynamicOverStatic(results: readonly GatingResult[]): GatingRatio[] {
+  const at = (p: string, b: number) => results.find((r) => r.policy === p && r.batch === b);
+  const batches = [...new Set(results.map((r) => r.batch))].sort((a, b) => a - b);
+  const out: GatingRatio[] = [];
+  for (const batch of batches) {
+    const d = at('dynamic', batch);
+    const s = at('static', batch);
+    if (!d || !s) continue;
+    const throughput = d.tokens_per_s && s.tokens_per_s ? d.tokens_per_s / s.tokens_per_s : null;
+    out.push({ batch, throughput, memory: s.peak_activation_bytes / d.peak_activation_bytes });
+  }
+  return out;
+}

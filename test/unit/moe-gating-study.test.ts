@@ -3,7 +3,7 @@
 // counts that follow from the routing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { layerTarget, sweep } from '../../src/bench/gating-study.js';
+import { dynamicOverStatic, layerTarget, sweep } from '../../src/bench/gating-study.js';
 import { syntheticInput, syntheticLayer } from '../../src/bench/gating-layer.js';
 import { softmaxTopKRouter } from '../../src/moe/router-softmax-topk.js';
 import { DISPATCH_POLICY_NAMES } from '../../src/moe/policies.js';
@@ -54,4 +54,35 @@ test('sweep: a policy whose plan needs more than the memory limit is reported as
   assert.equal(st.tokens_per_s, null);
   assert.ok(st.peak_activation_bytes > limit);
   assert.equal(results.find((r) => r.policy === 'dynamic')!.oom, false);
+});
+
+test('dynamicOverStatic: the ratio at every batch both ran, null throughput where static was OOM', () => {
+  const row = (policy: string, batch: number, tps: number | null, bytes: number) => ({
+    policy, batch, tokens_per_s: tps, peak_activation_bytes: bytes, dropped: 0, padded: 0, oom: tps === null,
+    times_ms: { gate: 0, order: 0, expert: 0, combine: 0 },
+  });
+  const results = [
+    row('static', 64, 100, 4000), row('dynamic', 64, 250, 1000), row('megablocks', 64, 300, 900),
+    row('static', 128, 40, 16000), row('dynamic', 128, 240, 2000),
+    row('static', 256, null, 64000), row('dynamic', 256, 230, 4000),
+    row('dynamic', 512, 220, 8000),
+  ];
+  assert.deepEqual(dynamicOverStatic(results), [
+    { batch: 64, throughput: 2.5, memory: 4 },
+    { batch: 128, throughput: 6, memory: 8 },
+    { batch: 256, throughput: null, memory: 16 },
+  ]);
+});
+
+test('weight sets: experts cycle through the distinct sets; default one set per expert', () => {
+  const shared = syntheticLayer({ ...spec, weightSets: 2 });
+  const data = (e: number) => shared.experts[e]!.gate.data;
+  assert.equal(data(0), data(2));
+  assert.equal(data(1), data(5));
+  assert.notEqual(data(0), data(1));
+  assert.equal(shared.experts[4]!.gate.name, 'experts.4.gate');
+  const own = syntheticLayer(spec);
+  const distinct = new Set(own.experts.map((e) => e.down.data));
+  assert.equal(distinct.size, spec.experts);
+  assert.deepEqual([...own.experts[0]!.up.data], [...shared.experts[0]!.up.data], 'set 0 is expert 0 either way');
 });

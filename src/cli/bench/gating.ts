@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { fail } from '../../errors.js';
 import { addRunOptions } from '../../options/run-options.js';
 import type { GatingResult, GatingTarget } from '../../bench/gating-study.js';
-import { layerTarget, modelTarget, sweep } from '../../bench/gating-study.js';
+import { dynamicOverStatic, layerTarget, modelTarget, sweep } from '../../bench/gating-study.js';
+import { weightSetCount } from '../../bench/gating-layer.js';
 import { DISPATCH_POLICY_NAMES } from '../../moe/policies.js';
 import { softmaxTopKRouter } from '../../moe/router-softmax-topk.js';
 import { routerForConfig } from '../../moe/routers.js';
@@ -23,6 +24,11 @@ const PRESETS = {
     hidden: 128, ffn: 512, experts: 512, topK: 2, capacityFactor: 0.05, skew: 0.5,
     batches: [256, 512, 1024, 2048, 4096, 8192], memoryLimitMb: 1024,
     scaled: 'LM preset: 512 experts, top-2, C = 0.05 as in the paper; d_model 1024 -> 128 and d_ffn 4096 -> 512 (1/8); one MoE layer instead of 12 (every 2nd of 24); batch = tokens per forward; a 1 GiB activation limit stands in for the GPU memory that capped the paper\'s batch sizes',
+  },
+  'lm-paper': {
+    hidden: 1024, ffn: 4096, experts: 512, topK: 2, capacityFactor: 0.05, skew: 0.5, weightSets: 8,
+    batches: [64, 128, 256, 512, 1024], memoryLimitMb: 2048,
+    scaled: 'LM preset at the paper\'s widths: d_model 1024, d_ffn 4096, 512 experts, top-2, C = 0.05; the 512 experts cycle through 8 distinct f32 weight sets of 50 MB each (26 GB would not fit; each set is larger than the last-level cache, so every expert product still streams its weights from memory); one MoE layer instead of 12; a 2 GiB activation limit',
   },
   mt: {
     hidden: 128, ffn: 512, experts: 128, topK: 2, capacityFactor: 1, skew: 0.5,
@@ -61,7 +67,7 @@ export function register(bench: Command): void {
     .command('gating')
     .description('dispatch policies side by side over a batch-size sweep: tokens/s, activation memory, drops, padding')
     .option('--model <dir>', 'run a checkpoint (full forward) instead of a synthetic MoE layer')
-    .option('--preset <name>', 'paper setup with widths scaled down: lm (512 experts, top-2, C 0.05) | mt (128 experts, top-2, C 1)', choiceArg('--preset', ['lm', 'mt'] as const))
+    .option('--preset <name>', 'paper setup: lm (512 experts, top-2, C 0.05, widths 1/8) | lm-paper (the same at the paper\'s widths, d_ffn 4096) | mt (128 experts, top-2, C 1, widths 1/16)', choiceArg('--preset', ['lm', 'lm-paper', 'mt'] as const))
     .option('--hidden <n>', 'synthetic layer: hidden size (default 128)', intArg('--hidden', 2, 65536))
     .option('--ffn <n>', 'synthetic layer: expert FFN width (default 512)', intArg('--ffn', 1, 262144))
     .option('--experts <n>', 'synthetic layer: experts (default 64)', intArg('--experts', 1, 4096))
@@ -102,10 +108,11 @@ export function register(bench: Command): void {
           topK: o.topK ?? preset?.topK ?? 2,
           skew: o.skew ?? preset?.skew ?? 1,
           seed: o.seed,
+          weightSets: preset && 'weightSets' in preset ? preset.weightSets : undefined,
         };
         if (spec.topK > spec.experts) fail('E_BAD_OPTION', `--top-k ${spec.topK} exceeds --experts ${spec.experts}`);
         // the synthetic layer's weights live in memory: refuse shapes this machine cannot hold
-        const weightBytes = 4 * 3 * spec.experts * spec.hidden * spec.ffn;
+        const weightBytes = 4 * 3 * weightSetCount(spec) * spec.hidden * spec.ffn;
         if (weightBytes > 8 * 2 ** 30) {
           fail('E_BAD_OPTION', `a synthetic layer of ${spec.experts} experts x ${spec.hidden} x ${spec.ffn} needs ${(weightBytes / 2 ** 30).toFixed(0)} GiB of f32 weights (limit 8 GiB): reduce --experts, --hidden or --ffn`);
         }
@@ -123,7 +130,7 @@ export function register(bench: Command): void {
         memoryLimitBytes: limitMb ? limitMb * 2 ** 20 : Infinity,
         onProgress: (m) => process.stderr.write(`bench gating: ${m}\n`),
       });
-      const json = `${JSON.stringify({ results }, null, 1)}\n`;
+      const json = `${JSON.stringify({ results, dynamic_over_static: dynamicOverStatic(results) }, null, 1)}\n`;
       if (o.out) writeFileSync(o.out, json);
       if (o.svg) writeFileSync(o.svg, chart(results, o.preset ? `${o.preset.toUpperCase()} preset, scaled` : target.description.split(':')[0]!));
       if (o.json) process.stdout.write(json);
@@ -157,19 +164,13 @@ function table(results: readonly GatingResult[]): string {
   return [line(head), `|${widths.map((w, i) => (i < 2 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** Dynamic vs static: the paper's two headline comparisons (throughput at the largest common batch, memory). */
+/** Dynamic vs static at every batch (the paper's two comparisons: throughput and memory). */
 function summary(results: readonly GatingResult[]): string[] {
-  const at = (p: string, b: number) => results.find((r) => r.policy === p && r.batch === b);
-  const batches = [...new Set(results.map((r) => r.batch))];
-  const both = batches.filter((b) => at('dynamic', b)?.tokens_per_s && at('static', b)?.tokens_per_s);
   const out: string[] = [];
-  if (both.length > 0) {
-    const b = Math.max(...both);
-    const ratio = at('dynamic', b)!.tokens_per_s! / at('static', b)!.tokens_per_s!;
-    out.push(`dynamic / static throughput at the largest batch both run (${b}): ${ratio.toFixed(2)}x (paper: 6.21x LM, 5.75x MT encoder)`);
-  }
-  const mem = batches.filter((b) => at('dynamic', b) && at('static', b)).map((b) => `${b}: ${(at('static', b)!.peak_activation_bytes / at('dynamic', b)!.peak_activation_bytes).toFixed(1)}x`);
-  if (mem.length > 0) out.push(`static / dynamic peak activation memory by batch: ${mem.join(', ')}`);
+  const ratios = dynamicOverStatic(results);
+  const tput = ratios.map((r) => `${r.batch}: ${r.throughput === null ? 'static OOM' : `${r.throughput.toFixed(2)}x`}`);
+  if (ratios.length > 0) out.push(`dynamic / static throughput by batch: ${tput.join(', ')} (paper: 6.21x LM, 5.75x MT encoder)`);
+  if (ratios.length > 0) out.push(`static / dynamic peak activation memory by batch: ${ratios.map((r) => `${r.batch}: ${r.memory.toFixed(1)}x`).join(', ')}`);
   const fit = (p: string) => Math.max(0, ...results.filter((r) => r.policy === p && !r.oom).map((r) => r.batch));
   if (results.some((r) => r.oom)) out.push(`largest batch within the memory limit: ${[...new Set(results.map((r) => r.policy))].map((p) => `${p} ${fit(p) || 'none'}`).join(', ')}`);
   return out;
