@@ -71,6 +71,7 @@ await childMain(async (): Promise<RunResult> => {
     prefillMs: t1 - t0,
     ttftMs: t1 - t0,
     decodeMs: t2 - t1,
+    decodeSteps: ids.length - 1,
     genTokens: ids.length, // fewer than N only if llama.cpp stopped early
     promptTokens: P,
     peakRssBytes: peakRssBytes(),

@@ -37,6 +37,7 @@ await childMain(async (): Promise<RunResult> => {
     prefillMs: t.prefillMs,
     ttftMs: t.ttftMs,
     decodeMs: t.decodeMs,
+    decodeSteps: N - 1,
     genTokens: N,
     promptTokens: P,
     peakRssBytes: peakRssBytes(),

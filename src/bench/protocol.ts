@@ -25,13 +25,15 @@ export interface RunResult {
   readonly prefillMs: number;
   /** from the start of prefill to the first generated token (prefill + sampling) */
   readonly ttftMs: number;
-  /** from the first generated token to the last (genTokens - 1 decode steps) */
+  /** the decode steps only (never prefill): from the first generated token to the last for moesaic */
   readonly decodeMs: number;
+  /** decode steps decodeMs covers: genTokens - 1 for a generation, genTokens for llama-bench */
+  readonly decodeSteps: number;
   readonly genTokens: number;
   readonly promptTokens: number;
-  /** the child process's peak resident set (VmHWM), mapped weight pages included */
+  /** the child process's peak resident set (VmHWM), mapped weight pages included; NaN if not measured */
   readonly peakRssBytes: number;
-  /** the greedy ids generated (to check that both engines agree) */
+  /** the greedy ids generated (to check that both engines agree; none from llama-bench) */
   readonly ids: readonly number[];
   /** moesaic only: weight bytes one decode token reads, and multiply-accumulates per token */
   readonly cost?: TokenCost;

@@ -51,7 +51,7 @@ test('one generated token: no decode step and zero decode time', () => {
 test('figures of a fake run: decode tok/s counts genTokens - 1 steps over decode time only', () => {
   const { clock, steps } = fakeEngine(2000, 5, 25);
   const t = timeGeneration(clock, steps, 9);
-  const run: RunResult = { engine: 'moesaic', ...t, genTokens: 9, promptTokens: 64, peakRssBytes: 2 ** 30, build: 'fake', threads: 1 };
+  const run: RunResult = { engine: 'moesaic', ...t, decodeSteps: 8, genTokens: 9, promptTokens: 64, peakRssBytes: 2 ** 30, build: 'fake', threads: 1 };
   const f = runFigures(run, { decodeBytesPerToken: 2e8, macsPerToken: 1e8, prefillAttentionMacs: 0 });
   assert.equal(f.decode_tok_s, 40); // 8 steps in 200 ms, however long the 2 s prefill took
   assert.equal(f.prefill_tok_s, 32); // 64 tokens in 2 s
