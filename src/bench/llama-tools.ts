@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fail } from '../errors.js';
+import { processAlive } from '../gen/gen-model.js';
 import { ensureNodeLlamaCpp } from './llama-install.js';
 
 /**
@@ -165,20 +166,11 @@ function lockFolder(lock: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(lock, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
         fail('E_IO', `another process (pid ${pid}) is building llama.cpp in ${dirname(lock)}; wait for it to finish`);
       }
       rmSync(lock, { force: true });
     }
   }
   fail('E_IO', `cannot lock ${lock}`);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
