@@ -8,6 +8,7 @@ import { syntheticInput, syntheticLayer } from '../../src/bench/gating-layer.js'
 import { softmaxTopKRouter } from '../../src/moe/router-softmax-topk.js';
 import { DISPATCH_POLICY_NAMES } from '../../src/moe/policies.js';
 import { refBackend } from '../../src/tensor/ref-backend.js';
+import { zeroTimes } from '../../src/moe/dispatch.js';
 
 const spec = { hidden: 12, ffn: 8, experts: 6, topK: 2, skew: 2, seed: 5 };
 
@@ -59,7 +60,7 @@ test('sweep: a policy whose plan needs more than the memory limit is reported as
 test('dynamicOverStatic: the ratio at every batch both ran, null throughput where static was OOM', () => {
   const row = (policy: string, batch: number, tps: number | null, bytes: number) => ({
     policy, batch, tokens_per_s: tps, peak_activation_bytes: bytes, dropped: 0, padded: 0, oom: tps === null,
-    times_ms: { gate: 0, order: 0, expert: 0, combine: 0 },
+    times_ms: zeroTimes(),
   });
   const results = [
     row('static', 64, 100, 4000), row('dynamic', 64, 250, 1000), row('megablocks', 64, 300, 900),
