@@ -156,8 +156,7 @@ function removeStaleTemps(parent: string, name: string): void {
   }
 }
 
-/** Whether a process with this id exists (EPERM: it does, owned by someone else). */
-export function processAlive(pid: number): boolean {
+function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

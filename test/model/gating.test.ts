@@ -109,8 +109,10 @@ describe('moesaic bench gating', () => {
     const svg = join(root, 'bench.svg');
     const text = cliOk(['bench', 'gating', '--experts', '8', '--hidden', '16', '--ffn', '24', '--top-k', '2', '--skew', '1', '--batches', '16,32', '--repeat', '1', '--out', json, '--svg', svg]);
     assert.match(text, /\| batch \| policy/);
-    assert.match(text, /dynamic \/ static throughput at the largest batch both run \(32\)/);
-    check((JSON.parse(readFileSync(json, 'utf8')) as { results: Row[] }).results, [16, 32]);
+    assert.match(text, /dynamic \/ static throughput by batch: 16: [\d.]+x, 32: [\d.]+x/);
+    const out = JSON.parse(readFileSync(json, 'utf8')) as { results: Row[]; dynamic_over_static: { batch: number }[] };
+    check(out.results, [16, 32]);
+    assert.deepEqual(out.dynamic_over_static.map((r) => r.batch), [16, 32]);
     assert.ok(existsSync(svg) && /<svg[\s\S]*dynamic[\s\S]*<\/svg>/.test(readFileSync(svg, 'utf8')));
   });
 });
