@@ -50,6 +50,8 @@ export interface ArchSpec {
   readonly attentionBiasField: string | null;
   /** q/k/v projections carry biases when the config does not say. */
   readonly defaultAttentionBias: boolean;
+  /** The bias switch gives o_proj a bias too (LlamaAttention's attention_bias; not Qwen2-MoE's qkv_bias). */
+  readonly outputBias: boolean;
   readonly slidingWindow: SlidingWindowRule;
   /** config.clip_qkv clamps q, k and v (OLMoE); other families have no such field */
   readonly clipQkv: boolean;
@@ -105,6 +107,7 @@ export const ARCHS: Readonly<Record<ArchName, ArchSpec>> = {
     hfClass: 'MixtralForCausalLM',
     qkNorm: 'none',
     attentionBiasField: null,
+    outputBias: false,
     defaultAttentionBias: false,
     clipQkv: false,
     slidingWindow: 'when-set',
@@ -132,6 +135,7 @@ export const ARCHS: Readonly<Record<ArchName, ArchSpec>> = {
     hfClass: 'Qwen2MoeForCausalLM',
     qkNorm: 'none',
     attentionBiasField: 'qkv_bias',
+    outputBias: false,
     defaultAttentionBias: true,
     clipQkv: false,
     slidingWindow: 'when-enabled',
@@ -153,6 +157,7 @@ export const ARCHS: Readonly<Record<ArchName, ArchSpec>> = {
     hfClass: 'Qwen3MoeForCausalLM',
     qkNorm: 'per-head',
     attentionBiasField: 'attention_bias',
+    outputBias: true,
     defaultAttentionBias: false,
     clipQkv: false,
     slidingWindow: 'when-enabled',
@@ -174,6 +179,7 @@ export const ARCHS: Readonly<Record<ArchName, ArchSpec>> = {
     hfClass: 'OlmoeForCausalLM',
     qkNorm: 'full',
     attentionBiasField: 'attention_bias',
+    outputBias: true,
     defaultAttentionBias: false,
     clipQkv: true,
     slidingWindow: 'never',

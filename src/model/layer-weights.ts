@@ -13,6 +13,8 @@ export interface AttentionWeights {
   readonly qBias?: Weight;
   readonly kBias?: Weight;
   readonly vBias?: Weight;
+  /** [hidden] when the family's attention_bias covers o_proj too (ArchSpec.outputBias) */
+  readonly oBias?: Weight;
   /** [headDim] (per-head) or [heads*headDim] (full) */
   readonly qNorm?: Weight;
   readonly kNorm?: Weight;
@@ -62,6 +64,7 @@ export function resolveWeights(cfg: ModelConfig, store: TensorStore): ModelWeigh
       qBias: bias(N.q, qDim),
       kBias: bias(N.k, kvDim),
       vBias: bias(N.v, kvDim),
+      oBias: cfg.arch.outputBias ? bias(N.o, H) : undefined,
       qNorm: cfg.arch.qkNorm === 'none' ? undefined : store.get(t(N.qNorm), normShape(qDim)),
       kNorm: cfg.arch.qkNorm === 'none' ? undefined : store.get(t(N.kNorm), normShape(kvDim)),
     };

@@ -150,7 +150,7 @@ export class Transformer {
       backend.attention(cs, qs, cache.keys[l]!, cache.values[l]!, n, pos0, cfg.numHeads, cfg.numKvHeads, D, cfg.slidingWindow);
       r += n;
     }
-    backend.matmul(out, ctx, a.o, T);
+    backend.matmul(out, ctx, a.o, T, a.oBias);
   }
 
   /** Bytes of reusable activation buffers currently held. */

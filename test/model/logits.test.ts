@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadReference, referenceLogits, type RefModel } from '../reference/hf-reference.js';
-import { writeRandomCheckpoint, writeSafetensors } from '../reference/checkpoint-tools.js';
+import { loadReference, referenceLogits, type RefArch, type RefModel } from '../reference/hf-reference.js';
+import { writeRandomCheckpoint, writeSafetensors, type RandomOpts } from '../reference/checkpoint-tools.js';
 import { readSafetensorsFile } from '../reference/safetensors.js';
 import { cliLogits, compareRows, genModel, libLogits, removeDir, tempDir, type Compare, type GenOpts } from '../reference/harness.js';
 
@@ -173,19 +173,27 @@ describe('config variants', () => {
   }
 });
 
-// head_dim != hidden_size / num_attention_heads: every family's attention reads config.head_dim
-// (gen-model decouples it only for qwen3_moe, so these checkpoints come from the reference's tools).
-describe('head_dim decoupled from hidden_size / heads', () => {
-  for (const arch of ['mixtral', 'qwen2_moe'] as const) {
-    test(`${arch}: the engine matches the reference`, async () => {
-      const dir = join(root, `head-dim-${arch}`);
-      writeRandomCheckpoint(dir, arch, { seed: 12, headDim: 6 });
+// Checkpoints gen-model does not write, from the reference's own tools: head_dim != hidden_size /
+// num_attention_heads (every family's attention reads config.head_dim; gen-model decouples it only for
+// qwen3_moe), and attention_bias, which LlamaAttention-based families apply to q, k, v and o_proj.
+describe('checkpoints from the reference tools', () => {
+  const cases: Array<[string, RefArch, RandomOpts]> = [
+    ['mixtral head_dim 6', 'mixtral', { headDim: 6 }],
+    ['qwen2_moe head_dim 6', 'qwen2_moe', { headDim: 6 }],
+    ['qwen3_moe attention_bias true', 'qwen3_moe', { configOverrides: { attention_bias: true } }],
+    ['olmoe attention_bias true', 'olmoe', { configOverrides: { attention_bias: true } }],
+  ];
+  for (const [name, arch, opts] of cases) {
+    test(`${name}: the engine matches the reference`, async () => {
+      const dir = join(root, `tools-${name.replace(/\W+/g, '_')}`);
+      writeRandomCheckpoint(dir, arch, { seed: 12, ...opts });
       const ref = loadReference(dir);
-      assert.equal(ref.cfg.headDim, 6);
+      if (opts.headDim) assert.equal(ref.cfg.headDim, opts.headDim);
+      if (opts.configOverrides?.attention_bias) assert.ok(ref.cfg.oBias && ref.tensors.has('model.layers.0.self_attn.o_proj.bias'));
       const ids = [1, 5, 9, 2, 30, 7];
       const cmp = compareRows(await libLogits(dir, ids, 'cpu'), referenceLogits(ref, ids));
-      seen.push(`${arch} head_dim 6 lib-cpu: ${cmp.maxErr.toExponential(2)}`);
-      assert.ok(cmp.maxErr < TOL.f32, `${arch} head_dim 6: ${describeErr(cmp, ref.cfg.vocab)}`);
+      seen.push(`${name} lib-cpu: ${cmp.maxErr.toExponential(2)}`);
+      assert.ok(cmp.maxErr < TOL.f32, `${name}: ${describeErr(cmp, ref.cfg.vocab)}`);
     });
   }
 });

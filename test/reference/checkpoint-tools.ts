@@ -174,10 +174,13 @@ export function writeRandomCheckpoint(dir: string, arch: RefArch, opts: RandomOp
     add(p + 'self_attn.k_proj.weight', [kv * D, H]);
     add(p + 'self_attn.v_proj.weight', [kv * D, H]);
     add(p + 'self_attn.o_proj.weight', [H, heads * D]);
-    if (arch === 'qwen2_moe') {
+    // Qwen2-MoE: q/k/v biases (qkv_bias, default true); Qwen3-MoE / OLMoE: q/k/v/o with attention_bias
+    const withBias = arch === 'qwen2_moe' ? cfg.qkv_bias !== false : arch !== 'mixtral' && cfg.attention_bias === true;
+    if (withBias) {
       add(p + 'self_attn.q_proj.bias', [heads * D], 0.1);
       add(p + 'self_attn.k_proj.bias', [kv * D], 0.1);
       add(p + 'self_attn.v_proj.bias', [kv * D], 0.1);
+      if (arch !== 'qwen2_moe') add(p + 'self_attn.o_proj.bias', [H], 0.1);
     }
     if (arch === 'qwen3_moe') {
       add(p + 'self_attn.q_norm.weight', [D], 0.2, 1);

@@ -104,7 +104,7 @@ export function configFromGguf(file: GgufFile): Record<string, unknown> {
     rope_scaling: scaling && scaling !== 'none' ? { rope_type: scaling } : null,
     // llama.cpp's converter writes no output.weight when lm_head is tied to the embedding
     tie_word_embeddings: !has('output.weight'),
-    attention_bias: has('blk.0.attn_q.bias'),
+    [spec.attentionBiasField ?? 'attention_bias']: has('blk.0.attn_q.bias'),
     num_experts_per_tok: req('expert_used_count'),
     [spec.numExpertsField]: experts,
     [spec.expertFfnField]: expertFfn,
