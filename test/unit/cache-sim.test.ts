@@ -32,13 +32,22 @@ test('paper example: 2 slots, experts 1, 2, 3 requested in one step, LIFO keeps 
 // p0: 0 s0 | p1: 1 s0 | p2: 1 s1 | p3: 2 s1 | p4: 0 s2 | p5: 2 s2 | p6: 3 s3 | p7: 0 s4 | p8: 1 s4
 const TRACE = [[0, 1], [1, 2], [0, 2], [3], [0, 1]];
 
-test('LIFO: idle experts first, most recently loaded among them', () => {
-  // p0 m {0} | p1 m {0,1} | p2 hit | p3 m: idle this step: 0 -> evict 0 {1,2}
-  // p4 m: idle: 1 (loaded p1), 2 (loaded p3) -> most recent 2 {1,0} | p5 m: idle: 1 -> evict 1 {0,2}
-  // p6 m: idle 0 (loaded p4), 2 (loaded p5) -> evict 2 {0,3} | p7 hit | p8 m: idle 3 -> evict 3 {0,1}
+test('LIFO: experts not active in the step first (its whole active set), most recently loaded among them', () => {
+  // active sets: s0 {0,1} s1 {1,2} s2 {0,2} s3 {3} s4 {0,1}
+  // p0 m {0} | p1 m {0,1} | p2 hit | p3 m: not active in s1: 0 -> evict 0 {1,2}
+  // p4 m: not active in s2: 1 -> evict 1 {2,0} | p5 hit (2 was kept: s2 asks for it after 0)
+  // p6 m: not active in s3: 2 (loaded p3), 0 (loaded p4) -> most recent 0 {2,3}
+  // p7 m: not active in s4: 2 (p3), 3 (p6) -> evict 3 {2,0} | p8 m: not active: 2 -> evict 2 {0,1}
   const r = run(TRACE, 5, 'lifo', 2);
-  assert.deepEqual(r.hit, [0, 0, 1, 0, 0, 0, 0, 1, 0]);
-  assert.deepEqual(r.evicted, [-1, -1, -1, 0, 2, 1, 2, -1, 3]);
+  assert.deepEqual(r.hit, [0, 0, 1, 0, 0, 1, 0, 0, 0]);
+  assert.deepEqual(r.evicted, [-1, -1, -1, 0, 1, -1, 0, 3, 2]);
+});
+
+test('LIFO never evicts an expert the step requests later while an idle one is resident', () => {
+  // slots 2: s0 loads 0 and 3; s1 {1, 3}: 1 misses; 0 is idle, 3 is requested later in s1 -> evict 0
+  const r = run([[0, 3], [1, 3]], 4, 'lifo', 2);
+  assert.deepEqual(r.hit, [0, 0, 0, 1]);
+  assert.deepEqual(r.evicted, [-1, -1, 0, -1]);
 });
 
 test('FIFO: earliest loaded', () => {
@@ -148,7 +157,6 @@ function referenceEvictions(steps: number[][], policy: CachePolicy, slots: numbe
   const loadedAt = new Map<number, number>();
   const lastReq = new Map<number, number>();
   const count = new Map<number, number>();
-  const lastStep = new Map<number, number>();
   const nextUse = (e: number, after: number): number => {
     for (let q = after + 1; q < seq.length; q++) if (seq[q][0] === e) return q;
     return Infinity;
@@ -164,7 +172,7 @@ function referenceEvictions(steps: number[][], policy: CachePolicy, slots: numbe
             case 'fifo': return [-loadedAt.get(m)!];
             case 'lru': return [-lastReq.get(m)!];
             case 'lfu': return [-count.get(m)!, -lastReq.get(m)!];
-            case 'lifo': return [lastStep.get(m) !== s ? 1 : 0, loadedAt.get(m)!];
+            case 'lifo': return [steps[s].includes(m) ? 0 : 1, loadedAt.get(m)!];
             case 'belady': return [nextUse(m, p), -m];
           }
         };
@@ -183,7 +191,6 @@ function referenceEvictions(steps: number[][], policy: CachePolicy, slots: numbe
     }
     lastReq.set(e, p);
     count.set(e, (count.get(e) ?? 0) + 1);
-    lastStep.set(e, s);
     out.push(evicted);
   });
   return out;
