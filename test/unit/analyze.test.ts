@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { analyzeRecords, analyzeTrace, gini } from '../../src/trace/analyze.js';
-import { analysisJson, formatAnalysisText, writeAnalysisFiles } from '../../src/trace/analyze-report.js';
+import { analyzeRecords, analyzeTrace, gini } from '../../src/analysis/analyze.js';
+import { analysisJson, formatAnalysisText, writeAnalysisFiles } from '../../src/analysis/analyze-report.js';
 import type { TraceHeader, TraceRecord } from '../../src/trace/format.js';
 import { rng } from '../helpers/random.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateRecords, genHeader, seededRandom, writeGenTrace, type GenTraceOptions } from '../../src/trace/gen-trace.js';
+import { generateRecords, genHeader, seededRandom, writeGenTrace, type GenTraceOptions } from '../../src/analysis/gen-trace.js';
 import { readTrace, validateRecord, type TraceRecord } from '../../src/trace/format.js';
 import { MoesaicError } from '../../src/errors.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activityFromSteps, type LayerActivity } from '../../src/trace/activity.js';
+import { activityFromSteps, type LayerActivity } from '../../src/analysis/activity.js';
 import type { TraceHeader } from '../../src/trace/format.js';
 import {
   antiCorrPlacement,
@@ -10,7 +10,7 @@ import {
   placeExperts,
   roundRobinPlacement,
 } from '../../src/parallel/placement.js';
-import { evaluateLoad, simulatePlacement } from '../../src/trace/placement-sim.js';
+import { evaluateLoad, simulatePlacement } from '../../src/analysis/placement-sim.js';
 import { MoesaicError } from '../../src/errors.js';
 
 const header = (E: number, k: number, layers: number[]): TraceHeader => ({

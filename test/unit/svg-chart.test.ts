@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { barChartSvg, esc, heatmapSvg, lineChartSvg, niceTicks } from '../../src/trace/svg-chart.js';
+import { barChartSvg, esc, heatmapSvg, lineChartSvg, niceTicks } from '../../src/analysis/svg-chart.js';
 
 /**
  * A minimal XML well-formedness check (enough for the charts: no comments, CDATA or DOCTYPE): tags nest

@@ -11,7 +11,7 @@ import { routerForConfig } from '../../moe/routers.js';
 import { parseConfig } from '../../model/config.js';
 import type { BackendName } from '../../tensor/backends.js';
 import { getBackend } from '../../tensor/backends.js';
-import { lineChartSvg } from '../../trace/svg-chart.js';
+import { lineChartSvg } from '../../analysis/svg-chart.js';
 import { choiceArg, floatArg, idListArg, intArg, outputPathArg } from '../parse.js';
 
 /**

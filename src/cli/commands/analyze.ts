@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { analyzeTrace } from '../../trace/analyze.js';
-import { analysisJson, formatAnalysisText, writeAnalysisFiles } from '../../trace/analyze-report.js';
+import { analyzeTrace } from '../../analysis/analyze.js';
+import { analysisJson, formatAnalysisText, writeAnalysisFiles } from '../../analysis/analyze-report.js';
 import { inputFileArg, outputPathArg } from '../parse.js';
 
 /**

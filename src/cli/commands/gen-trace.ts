@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { writeGenTrace, type GenTraceOptions } from '../../trace/gen-trace.js';
+import { writeGenTrace, type GenTraceOptions } from '../../analysis/gen-trace.js';
 import { floatArg, intArg, outputPathArg } from '../parse.js';
 
 const MODEL_HELP = `

@@ -3,10 +3,10 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
 import { PLACEMENT_POLICIES, type PlacementPolicy } from '../../parallel/placement.js';
-import { CACHE_POLICIES, simulateCache, sweepCache, type CachePolicy, type CacheStats } from '../../trace/cache-sim.js';
-import { readActivity, type TraceActivity } from '../../trace/activity.js';
-import { simulatePlacement, type PlacementResult } from '../../trace/placement-sim.js';
-import { lineChartSvg } from '../../trace/svg-chart.js';
+import { CACHE_POLICIES, simulateCache, sweepCache, type CachePolicyName, type CacheStats } from '../../analysis/cache-sim.js';
+import { readActivity, type TraceActivity } from '../../analysis/activity.js';
+import { simulatePlacement, type PlacementResult } from '../../analysis/placement-sim.js';
+import { lineChartSvg } from '../../analysis/svg-chart.js';
 import { choiceArg, inputFileArg, intArg, outputPathArg } from '../parse.js';
 
 /**
@@ -16,7 +16,7 @@ import { choiceArg, inputFileArg, intArg, outputPathArg } from '../parse.js';
  */
 interface CacheCli {
   trace: string;
-  policy?: CachePolicy;
+  policy?: CachePolicyName;
   slots?: number;
   devices: number;
   placement: PlacementPolicy;

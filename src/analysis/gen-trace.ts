@@ -1,5 +1,5 @@
 import { fail } from '../errors.js';
-import { TraceWriter, type TraceHeader, type TraceRecord } from './format.js';
+import { TraceWriter, type TraceHeader, type TraceRecord } from '../trace/format.js';
 import { Xoshiro128 } from '../util/rng.js';
 
 /**

@@ -1,4 +1,4 @@
-import { readTrace, type TraceHeader, type TraceRecord } from './format.js';
+import { readTrace, type TraceHeader, type TraceRecord } from '../trace/format.js';
 
 /**
  * Routing-trace analysis (issue 5, item 2): the statistics that decide expert buffering and placement
