@@ -3,7 +3,7 @@ import { readTrace, type TraceHeader } from '../trace/format.js';
 /**
  * One MoE layer's routing reduced to what the simulators need: for each step with at least one token,
  * the active experts (ascending id) and how many assignments each got. Memory is proportional to the
- * number of (step, active expert) pairs, not to tokens (issue 5: simulate 1,000,000 assignments per
+ * number of (step, active expert) pairs, not to tokens (a simulation of 1,000,000 assignments per
  * layer in seconds). Arrays are CSR-style: step i's experts are experts[offsets[i] .. offsets[i+1]).
  */
 export interface LayerActivity {

@@ -1,7 +1,7 @@
 import { readTrace, type TraceHeader, type TraceRecord } from '../trace/format.js';
 
 /**
- * Routing-trace analysis (issue 5, item 2): the statistics that decide expert buffering and placement
+ * Routing-trace analysis: the statistics that decide expert buffering and placement
  * (techniques.md §2, §3; Huang et al., "Towards MoE Deployment", arXiv 2303.06182). Popularity and skew
  * say how unevenly a layer loads its experts (the case for greedy placement and EPLB replicas); inactive
  * experts per step say how much memory a layer could leave on the host (the case for expert buffering);
@@ -15,7 +15,7 @@ import { readTrace, type TraceHeader, type TraceRecord } from '../trace/format.j
  * - a "step" of a layer is one record of that layer with at least one token (empty records are skipped);
  *   the step after s is the layer's next such record;
  * - share_e(s) = assignments to expert e at step s / (T_s * k): the expert's activation series, the same
- *   series anti-correlation placement uses (issue 5, item 4);
+ *   series anti-correlation placement uses;
  * - popularity_e = assignments to e / all assignments of the layer;
  * - max_over_mean = max_e popularity_e / (1/E); gini = sum_ij |p_i - p_j| / (2 E^2 mean(p));
  * - inactive(s) = E - |A_s|, A_s = experts with >= 1 token at step s;

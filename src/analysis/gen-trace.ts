@@ -3,7 +3,7 @@ import { TraceWriter, type TraceHeader, type TraceRecord } from '../trace/format
 import { Xoshiro128 } from '../util/rng.js';
 
 /**
- * Synthetic routing traces (issue 5, item 6), for experiments beyond the models at hand. The generative
+ * Synthetic routing traces, for experiments beyond the models at hand. The generative
  * model reproduces the three properties the paper measures on real routing and that expert buffering
  * and placement exploit (Huang et al., arXiv 2303.06182 §3: imbalanced popularity, temporal locality
  * across batches, experts that fire together). For each MoE layer independently:

@@ -3,13 +3,13 @@ import { checkDevices, placeExperts, type PlacementPolicy, type ShareHistory } f
 import type { LayerActivity, TraceActivity } from './activity.js';
 
 /**
- * Trace-driven evaluation of expert placement (issue 5, item 4; techniques.md §3, Huang et al., arXiv
+ * Trace-driven evaluation of expert placement (techniques.md §3, Huang et al., arXiv
  * 2303.06182 §5). Per MoE layer the placement is fitted on the first half of the steps and measured on
  * the second, as in the paper. A step's share for device n = (assignments to experts on n) / (T·k).
  * Max Load = the largest share over test steps and devices (the out-of-memory risk); Avg Max Load =
  * the mean over test steps of the largest device share (the straggler cost).
  *
- * Choices the issue leaves open: a layer's steps are the steps with a record of at least one token for
+ * Choices the paper leaves open: a layer's steps are the steps with a record of at least one token for
  * that layer (a normal trace has every layer at every step); with S such steps the first floor(S/2) fit
  * and the remaining ceil(S/2) are measured, so a layer needs at least 2 steps.
  */

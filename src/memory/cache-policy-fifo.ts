@@ -1,10 +1,10 @@
-import type { CachePolicy } from './cache-policy.js';
+import type { CachePolicy, CachePolicyName } from './cache-policy.js';
 import { ExpertList } from './expert-list.js';
 
 /** FIFO: evict the earliest loaded expert (resident experts in load order; O(1) plus pinned ones). */
 export class FifoPolicy implements CachePolicy {
-  readonly name = 'fifo' as const;
-  private readonly order: ExpertList;
+  readonly name: CachePolicyName = 'fifo';
+  protected readonly order: ExpertList;
 
   constructor(experts: number) {
     this.order = new ExpertList(experts);

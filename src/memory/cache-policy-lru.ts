@@ -1,30 +1,12 @@
-import type { CachePolicy } from './cache-policy.js';
-import { ExpertList } from './expert-list.js';
+import { FifoPolicy } from './cache-policy-fifo.js';
 
-/** LRU: evict the least recently requested expert (resident experts in request order: a hit moves the
- *  expert to the tail; O(1) plus pinned ones). */
-export class LruPolicy implements CachePolicy {
-  readonly name = 'lru' as const;
-  private readonly order: ExpertList;
+/** LRU: evict the least recently requested expert. FIFO's list, with a hit moving the expert to the
+ *  tail, so the list is in request order (O(1) plus pinned ones). */
+export class LruPolicy extends FifoPolicy {
+  override readonly name = 'lru';
 
-  constructor(experts: number) {
-    this.order = new ExpertList(experts);
-  }
-
-  beginStep(_active: ArrayLike<number>, _from: number, _to: number): void {}
-
-  hit(e: number): void {
+  override hit(e: number): void {
     this.order.remove(e);
     this.order.append(e);
-  }
-
-  loaded(e: number): void {
-    this.order.append(e);
-  }
-
-  evict(pinned: Int32Array): number {
-    const v = this.order.firstUnpinned(pinned);
-    if (v >= 0) this.order.remove(v);
-    return v;
   }
 }

@@ -55,7 +55,7 @@ function descendingOrder(mean: Float64Array): number[] {
 
 /**
  * Pearson correlation of every pair of experts' share series: [E × E] row-major. A constant series has
- * no defined correlation; it counts as 0 (issue 5), detected exactly (all values equal) rather than by
+ * no defined correlation; it counts as 0, detected exactly (all values equal) rather than by
  * a variance threshold, so rounding in the mean cannot invent a correlation.
  */
 export function correlationMatrix(h: ShareHistory): Float64Array {

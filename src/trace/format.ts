@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { fail, MoesaicError } from '../errors.js';
 
 /**
- * The routing-trace format (issue 5, item 1): JSON Lines, one header line, then one record per forward
+ * The routing-trace format: JSON Lines, one header line, then one record per forward
  * step and MoE layer. Expert buffering and placement (techniques.md §2, §3; Huang et al., arXiv
  * 2303.06182) are decided from this history, so the reader validates everything a simulator relies on
  * (ids in range, exactly k distinct experts per token, steps in order) and names the file and line at

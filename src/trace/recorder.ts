@@ -5,7 +5,7 @@ import type { TraceHeader } from './format.js';
 import { TraceWriter } from './format.js';
 
 /**
- * Records a model's routing decisions as a trace (issue 5 format): one record per forward step and
+ * Records a model's routing decisions as a trace: one record per forward step and
  * MoE layer, each token's k experts in the router's order, with their weights. A new step begins when
  * the layer index does not increase (the next forward pass started).
  */

@@ -76,6 +76,17 @@ test('greedy and anti-correlation on a hand example', () => {
 // roundrobin {0,2} 7/8 -> .875.
 const HAND = fromCounts(0, 1, [[3, 2, 2, 1], [4, 1, 1, 2], [4, 1, 3, 0], [2, 2, 2, 2]]);
 
+test('greedy and anticorr decide equal loads exactly: ties go to the lowest device index', () => {
+  // one fitting step of T = 14 tokens (k = 1), counts [5, 3, 2, 2, 1, 1]: e0 -> d0 (5/14), e1 -> d1,
+  // e2 -> d1 (3/14 < 5/14), then d0 = 5/14 = 3/14 + 2/14 = d1 exactly, though in floating point
+  // 3/14 + 2/14 < 5/14. The tie sends e3 to d0; e4 -> d1 (5 < 7, d1 full), e5 -> d0.
+  const act = fromCounts(0, 1, [[5, 3, 2, 2, 1, 1], [1, 1, 1, 1, 5, 5]]);
+  const trace = { header: header(6, 1, [0]), layers: [act] };
+  for (const policy of ['greedy', 'anticorr'] as const) {
+    assert.deepEqual(simulatePlacement(trace, 2, policy).placements['0'], [0, 1, 1, 0, 1, 0], policy);
+  }
+});
+
 test('placement metrics on a hand-made trace, all four policies', () => {
   const trace = { header: header(4, 1, [0]), layers: [HAND] };
   const expect: Record<string, [number, number, number[]]> = {

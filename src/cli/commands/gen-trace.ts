@@ -18,7 +18,7 @@ Example:
     --skew 1 --locality 0.5 --correlation 0.3 --seed 1 --out big.jsonl.gz
 `;
 
-/** `moesaic gen-trace`: synthetic routing traces (issue 5, item 6), for experiments without a model. */
+/** `moesaic gen-trace`: synthetic routing traces, for experiments without a model. */
 export function register(program: Command): void {
   program
     .command('gen-trace')

@@ -11,8 +11,8 @@ import { choiceArg, inputFileArg, intArg, outputPathArg } from '../parse.js';
 
 /**
  * `moesaic simulate cache|placement`: trace-driven predictions of expert buffering and expert placement
- * (issue 5, items 3-4; techniques.md §2-3). The semantics are in trace/cache-sim.ts and
- * trace/placement-sim.ts; this file parses options and prints.
+ * (techniques.md §2-3). The semantics are in analysis/cache-sim.ts and
+ * analysis/placement-sim.ts; this file parses options and prints.
  */
 interface CacheCli {
   trace: string;
