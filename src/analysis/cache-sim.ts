@@ -55,11 +55,12 @@ interface DeviceRequests {
   global: Int32Array; // [experts on the device] local id -> global id
   offsets: Int32Array; // [S + 1] step i's requests are [offsets[i], offsets[i+1])
   experts: Int32Array; // [requests] local ids, ascending within a step
-  positions: Int32Array; // [requests] position of the request in the layer's sequence (act.experts)
+  positions: Int32Array | null; // [requests] position of the request in the layer's sequence; null: the same
 }
 
 /** Splits a layer's request sequence by device; device n's experts get local ids 0.. in id order. */
 function splitByDevice(act: LayerActivity, E: number, deviceOf: Int32Array, D: number): DeviceRequests[] {
+  if (D === 1) return [{ global: Int32Array.from({ length: E }, (_, e) => e), offsets: act.offsets, experts: act.experts, positions: null }];
   const localOf = new Int32Array(E); // [E]
   const held = new Int32Array(D); // [D] experts per device
   for (let e = 0; e < E; e++) localOf[e] = held[deviceOf[e]]++;
@@ -80,7 +81,7 @@ function splitByDevice(act: LayerActivity, E: number, deviceOf: Int32Array, D: n
       const n = deviceOf[e];
       const d = out[n];
       d.experts[fill[n]] = localOf[e];
-      d.positions[fill[n]++] = p;
+      d.positions![fill[n]++] = p;
     }
     for (let n = 0; n < D; n++) out[n].offsets[i + 1] = fill[n];
   }
@@ -120,8 +121,9 @@ function simulateDevice(req: DeviceRequests, policyName: CachePolicyName, slots:
       const hit = cache.access(e);
       if (hit) hits++;
       if (log) {
-        log.hit[req.positions[q]] = hit ? 1 : 0;
-        log.evicted[req.positions[q]] = cache.evicted < 0 ? -1 : req.global[cache.evicted];
+        const p = req.positions === null ? q : req.positions[q];
+        log.hit[p] = hit ? 1 : 0;
+        log.evicted[p] = cache.evicted < 0 ? -1 : req.global[cache.evicted];
       }
     }
   }

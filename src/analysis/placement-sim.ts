@@ -27,23 +27,15 @@ export function fitEnd(steps: number): number {
   return Math.floor(steps / 2);
 }
 
-/** Dense per-step shares A_mb = count / (T·k) for steps [from, to) of one layer: [to - from, E]. */
-export function shareHistory(act: LayerActivity, E: number, k: number, from: number, to: number): ShareHistory {
-  const S = Math.max(0, to - from);
-  const shares = new Float64Array(S * E);
-  for (let i = from; i < to; i++) {
-    const denom = act.tokens[i] * k;
-    for (let p = act.offsets[i]; p < act.offsets[i + 1]; p++) {
-      shares[(i - from) * E + act.experts[p]] = act.counts[p] / denom;
-    }
-  }
-  return { steps: S, experts: E, shares };
+/** Steps [0, to) of one layer as a placement history (views, no copy). */
+export function shareHistory(act: LayerActivity, E: number, k: number, to: number): ShareHistory {
+  return { numExperts: E, topK: k, tokens: act.tokens.subarray(0, to), offsets: act.offsets.subarray(0, to + 1), experts: act.experts, counts: act.counts };
 }
 
 /** Fits `policy` on the first half of one layer's steps. */
 export function fitLayerPlacement(policy: PlacementPolicy, act: LayerActivity, E: number, k: number, D: number): Int32Array {
   const S = act.steps.length;
-  const history = policy === 'greedy' || policy === 'anticorr' ? shareHistory(act, E, k, 0, fitEnd(S)) : undefined;
+  const history = policy === 'greedy' || policy === 'anticorr' ? shareHistory(act, E, k, fitEnd(S)) : undefined;
   return placeExperts(policy, E, D, history);
 }
 

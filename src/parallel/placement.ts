@@ -6,18 +6,38 @@ import { fail } from '../errors.js';
  * experts, so memory per device is the same and only the routed load differs. A placement is an
  * Int32Array deviceOf[expert].
  *
- * The fitted policies read an activation history: shares[b * E + m] = fraction of step b's
- * assignments routed to expert m (A_mb in the paper), for the fitting steps only.
+ * The fitted policies read an activation history: per step b the assignments c_bm of each expert m
+ * among the step's T_b·k (the share A_mb = c_bm / (T_b·k) of the paper). Loads are compared exactly:
+ * mean shares are kept as integers over one common denominator (the counts scaled by the lcm of the
+ * step sizes), and correlations are rounded to multiples of 2^-30 before they are summed, so a device's
+ * load is an exact function of its members, whatever the summation order, and "ties to the lowest
+ * device index" means the same on every machine.
  */
 export const PLACEMENT_POLICIES = ['contiguous', 'roundrobin', 'greedy', 'anticorr'] as const;
 export type PlacementPolicy = (typeof PLACEMENT_POLICIES)[number];
 
-/** Shares of a history window: [steps × E] row-major, one row per step. */
+/** The fitting steps of one layer in CSR form (a window of a LayerActivity): step b's active experts
+ *  are experts[offsets[b] .. offsets[b+1]), with counts[] assignments each, T_b = tokens[b]. */
 export interface ShareHistory {
-  steps: number;
-  experts: number;
-  shares: Float64Array; // [steps * experts]
+  numExperts: number;
+  topK: number;
+  tokens: ArrayLike<number>; // [S]
+  offsets: ArrayLike<number>; // [S + 1]
+  experts: ArrayLike<number>; // [pairs] active expert ids
+  counts: ArrayLike<number>; // [pairs] assignments
 }
+
+/** Mean shares as exact fractions: Ã_m = weight[m] / denominator. */
+export interface ExactMeans {
+  weight: bigint[]; // [E]
+  denominator: bigint;
+}
+
+/** Correlations are stored and summed as integers in units of this (|r| <= 1 fits an Int32). */
+export const CORRELATION_QUANTUM = 2 ** -30;
+
+/** anticorr keeps one number per pair of experts; above this many experts it refuses (greedy does not). */
+export const MAX_ANTICORR_EXPERTS = 4096;
 
 export function checkDevices(E: number, D: number, option = '--devices'): void {
   if (!Number.isInteger(D) || D < 1 || D > E || E % D !== 0) {
@@ -38,77 +58,108 @@ export function roundRobinPlacement(E: number, D: number): Int32Array {
   return Int32Array.from({ length: E }, (_, m) => m % D);
 }
 
-/** Ã_m: the mean share of each expert over the history steps (0 for an empty history). */
-export function meanShares(h: ShareHistory): Float64Array {
-  const mean = new Float64Array(h.experts);
-  for (let b = 0; b < h.steps; b++) {
-    for (let m = 0; m < h.experts; m++) mean[m] += h.shares[b * h.experts + m];
-  }
-  if (h.steps > 0) for (let m = 0; m < h.experts; m++) mean[m] /= h.steps;
-  return mean;
-}
+const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? a : gcd(b, a % b));
 
-/** Experts by mean share, largest first; equal shares keep ascending id, so the order is reproducible. */
-function descendingOrder(mean: Float64Array): number[] {
-  return Array.from(mean.keys()).sort((a, b) => mean[b] - mean[a] || a - b);
+/**
+ * Ã_m exactly: Σ_b c_bm / (T_b·k) / S = weight[m] / denominator with weight[m] = Σ_b c_bm·(L / T_b)
+ * and denominator = S·k·L, L the lcm of the T_b (all zero for an empty history).
+ */
+export function exactMeans(h: ShareHistory): ExactMeans {
+  const S = h.tokens.length;
+  let L = 1n;
+  for (let b = 0; b < S; b++) {
+    const T = BigInt(h.tokens[b]);
+    L = (L / gcd(L, T)) * T;
+  }
+  const weight = new Array<bigint>(h.numExperts).fill(0n);
+  for (let b = 0; b < S; b++) {
+    const scale = L / BigInt(h.tokens[b]);
+    for (let p = h.offsets[b]; p < h.offsets[b + 1]; p++) weight[h.experts[p]] += BigInt(h.counts[p]) * scale;
+  }
+  return { weight, denominator: BigInt(Math.max(S, 1) * h.topK) * L };
 }
 
 /**
- * Pearson correlation of every pair of experts' share series: [E × E] row-major. A constant series has
- * no defined correlation; it counts as 0, detected exactly (all values equal) rather than by
- * a variance threshold, so rounding in the mean cannot invent a correlation.
+ * Pearson correlation of every pair of experts' share series, [E × E] row-major, as integers in units
+ * of CORRELATION_QUANTUM. A constant series has no defined correlation; it counts as 0, detected
+ * exactly (all values equal, never active counting as all 0) rather than by a variance threshold, so
+ * rounding cannot invent a correlation. Cost O(E² + Σ_b |A_b|²): only co-active pairs add products.
  */
-export function correlationMatrix(h: ShareHistory): Float64Array {
-  const E = h.experts;
-  const S = h.steps;
-  const centred = new Float64Array(S * E); // [steps, experts] deviations from each expert's mean
-  const norm = new Float64Array(E); // sqrt of the sum of squared deviations; 0 marks a constant series
-  const mean = meanShares(h);
-  for (let m = 0; m < E; m++) {
-    let constant = true;
-    let ss = 0;
-    for (let b = 0; b < S; b++) {
-      const v = h.shares[b * E + m];
-      if (v !== h.shares[m]) constant = false;
-      const d = v - mean[m];
-      centred[b * E + m] = d;
-      ss += d * d;
-    }
-    norm[m] = constant ? 0 : Math.sqrt(ss);
+export function correlationQuanta(h: ShareHistory): Int32Array {
+  const E = h.numExperts;
+  const S = h.tokens.length;
+  if (E > MAX_ANTICORR_EXPERTS) {
+    fail('E_BAD_OPTION', `anticorr placement correlates every pair of experts and supports at most ${MAX_ANTICORR_EXPERTS} experts per layer, got ${E} (greedy has no such limit)`);
   }
-  const corr = new Float64Array(E * E);
-  for (let a = 0; a < E; a++) {
-    for (let c = a; c < E; c++) {
-      let r = 0;
-      if (norm[a] !== 0 && norm[c] !== 0) {
-        let dot = 0;
-        for (let b = 0; b < S; b++) dot += centred[b * E + a] * centred[b * E + c];
-        r = dot / (norm[a] * norm[c]);
+  const sum = new Float64Array(E); // [E] Σ_b share
+  const sumSq = new Float64Array(E); // [E]
+  const activeSteps = new Int32Array(E); // [E]
+  const first = new Float64Array(E).fill(NaN); // [E] share at the first active step
+  const varies = new Uint8Array(E); // [E] two active steps with different shares
+  const dot = new Float64Array(E * E); // [E, E] Σ_b share_a share_m, upper triangle
+  for (let b = 0; b < S; b++) {
+    const denom = h.tokens[b] * h.topK;
+    const from = h.offsets[b];
+    const to = h.offsets[b + 1];
+    for (let p = from; p < to; p++) {
+      const a = h.experts[p];
+      const x = h.counts[p] / denom;
+      sum[a] += x;
+      sumSq[a] += x * x;
+      activeSteps[a]++;
+      if (Number.isNaN(first[a])) first[a] = x;
+      else if (first[a] !== x) varies[a] = 1;
+      for (let q = p + 1; q < to; q++) {
+        const m = h.experts[q];
+        const y = h.counts[q] / denom;
+        if (a < m) dot[a * E + m] += x * y;
+        else dot[m * E + a] += x * y;
       }
-      corr[a * E + c] = r;
-      corr[c * E + a] = r;
     }
   }
-  return corr;
+  // a series is constant when the expert is never active, or active at every step with one share
+  const norm = new Float64Array(E); // sqrt(Σ (x - mean)^2), 0 for a constant series
+  for (let m = 0; m < E; m++) {
+    const constant = activeSteps[m] === 0 || (activeSteps[m] === S && varies[m] === 0);
+    norm[m] = constant ? 0 : Math.sqrt(Math.max(0, sumSq[m] - (sum[m] * sum[m]) / S));
+  }
+  const out = new Int32Array(E * E);
+  const unit = 1 / CORRELATION_QUANTUM;
+  for (let a = 0; a < E; a++) {
+    if (norm[a] === 0) continue;
+    out[a * E + a] = unit;
+    for (let m = a + 1; m < E; m++) {
+      if (norm[m] === 0) continue;
+      const r = (dot[a * E + m] - (sum[a] * sum[m]) / S) / (norm[a] * norm[m]);
+      out[a * E + m] = out[m * E + a] = Math.round(Math.min(1, Math.max(-1, r)) * unit);
+    }
+  }
+  return out;
+}
+
+/** Experts by mean share, largest first; equal shares keep ascending id, so the order is reproducible. */
+function descendingOrder(weight: bigint[]): number[] {
+  return Array.from(weight.keys()).sort((a, b) => (weight[b] > weight[a] ? 1 : weight[b] < weight[a] ? -1 : a - b));
 }
 
 /**
  * Shared placement loop of greedy and anti-correlation (techniques.md §3): experts in descending mean
  * share, each to the device with the smallest `cost` among those with a free slot (E/D slots each),
- * ties to the lowest device index.
+ * ties to the lowest device index. `cost` is exact (an integer), so ties are real ties.
  */
-function packInOrder(mean: Float64Array, D: number, cost: (a: number, device: number, members: number[][]) => number): Int32Array {
-  const E = mean.length;
+function packInOrder(weight: bigint[], D: number, cost: (a: number, device: number, members: number[][], load: bigint[]) => bigint): Int32Array {
+  const E = weight.length;
   checkDevices(E, D);
   const per = E / D;
   const deviceOf = new Int32Array(E).fill(-1);
   const members: number[][] = Array.from({ length: D }, () => []);
-  for (const a of descendingOrder(mean)) {
+  const load = new Array<bigint>(D).fill(0n); // [D] Σ weight of the members
+  for (const a of descendingOrder(weight)) {
     let best = -1;
-    let bestCost = Infinity;
+    let bestCost = 0n;
     for (let n = 0; n < D; n++) {
       if (members[n].length >= per) continue;
-      const c = cost(a, n, members);
+      const c = cost(a, n, members, load);
       if (best < 0 || c < bestCost) {
         best = n;
         bestCost = c;
@@ -116,22 +167,29 @@ function packInOrder(mean: Float64Array, D: number, cost: (a: number, device: nu
     }
     deviceOf[a] = best;
     members[best].push(a);
+    load[best] += weight[a];
   }
   return deviceOf;
 }
 
 /** Greedy: a device's load is the sum of Ã_m over its experts so far. */
-export function greedyPlacement(mean: Float64Array, D: number): Int32Array {
-  return packInOrder(mean, D, (_a, n, members) => members[n].reduce((s, m) => s + mean[m], 0));
+export function greedyPlacement(means: ExactMeans, D: number): Int32Array {
+  return packInOrder(means.weight, D, (_a, n, _members, load) => load[n]);
 }
 
 /**
  * Anti-correlation: placing expert a, a device's load is Σ_{m on device} (Ã_m + 0.5 · S_am), with S the
- * Pearson correlation of activation series, so experts that fire together land on different devices.
+ * Pearson correlation of activation series (`correlationQuanta`), so experts that fire together land
+ * on different devices. In integers, times 2^31 · denominator: 2^31 · Σ weight + denominator · Σ quanta.
  */
-export function antiCorrPlacement(mean: Float64Array, corr: Float64Array, D: number): Int32Array {
-  const E = mean.length;
-  return packInOrder(mean, D, (a, n, members) => members[n].reduce((s, m) => s + mean[m] + 0.5 * corr[a * E + m], 0));
+export function antiCorrPlacement(means: ExactMeans, corr: Int32Array, D: number): Int32Array {
+  const E = means.weight.length;
+  const half = BigInt(2 / CORRELATION_QUANTUM);
+  return packInOrder(means.weight, D, (a, n, members, load) => {
+    let q = 0; // Σ quanta: at most 2^30 · E/D in magnitude, exact in a double
+    for (const m of members[n]) q += corr[a * E + m];
+    return half * load[n] + means.denominator * BigInt(q);
+  });
 }
 
 /** Any policy by name; the fitted ones need the history of the fitting steps. */
@@ -143,9 +201,8 @@ export function placeExperts(policy: PlacementPolicy, E: number, D: number, hist
       return roundRobinPlacement(E, D);
     case 'greedy':
     case 'anticorr': {
-      const h = history ?? { steps: 0, experts: E, shares: new Float64Array(0) };
-      const mean = meanShares(h);
-      return policy === 'greedy' ? greedyPlacement(mean, D) : antiCorrPlacement(mean, correlationMatrix(h), D);
+      const h = history ?? { numExperts: E, topK: 1, tokens: [], offsets: [0], experts: [], counts: [] };
+      return policy === 'greedy' ? greedyPlacement(exactMeans(h), D) : antiCorrPlacement(exactMeans(h), correlationQuanta(h), D);
     }
   }
 }

@@ -5,7 +5,9 @@ import type { TraceHeader } from '../../src/trace/format.js';
 import {
   antiCorrPlacement,
   contiguousPlacement,
-  correlationMatrix,
+  CORRELATION_QUANTUM,
+  correlationQuanta,
+  exactMeans,
   greedyPlacement,
   placeExperts,
   roundRobinPlacement,
@@ -36,32 +38,53 @@ test('contiguous and roundrobin', () => {
   assert.throws(() => contiguousPlacement(6, 4), (e: unknown) => e instanceof MoesaicError && e.code === 'E_BAD_OPTION');
 });
 
-test('Pearson correlation, 0 for a constant series', () => {
-  // experts: x = [1,2,3], y = 2x, z = reversed x, c constant; history rows are steps
-  const shares = Float64Array.from([1, 2, 3, 5, 2, 4, 2, 5, 3, 6, 1, 5]);
-  const c = correlationMatrix({ steps: 3, experts: 4, shares });
-  const at = (a: number, b: number) => c[a * 4 + b];
-  assert.ok(Math.abs(at(0, 1) - 1) < 1e-12);
-  assert.ok(Math.abs(at(0, 2) + 1) < 1e-12);
+test('Pearson correlation of share series, 0 for a constant series; exact means', () => {
+  // 20 assignments per step (k = 1), so shares are counts / 20. Series: e0 = x = 1, 2, 3; e1 = 2x;
+  // e2 = 4 - x (reversed); e3 constant 5; e4 fills the step: 20 - 3x - 9 - ... = 9, 7, 5 (falls with x)
+  const act = fromCounts(0, 1, [[1, 2, 3, 5, 9], [2, 4, 2, 5, 7], [3, 6, 1, 5, 5]]);
+  const h = { numExperts: 5, topK: 1, tokens: act.tokens, offsets: act.offsets, experts: act.experts, counts: act.counts };
+  const q = correlationQuanta(h);
+  const at = (a: number, b: number) => q[a * 5 + b] * CORRELATION_QUANTUM;
+  assert.ok(Math.abs(at(0, 1) - 1) < 1e-8);
+  assert.ok(Math.abs(at(0, 2) + 1) < 1e-8);
+  assert.ok(Math.abs(at(0, 4) + 1) < 1e-8);
   assert.equal(at(0, 3), 0);
   assert.equal(at(3, 3), 0);
-  assert.ok(Math.abs(at(1, 0) - 1) < 1e-12);
+  assert.equal(at(1, 0), at(0, 1));
+  assert.equal(at(2, 2), 1);
+  // means: e0 (1 + 2 + 3) / 20 / 3 = 0.1 -> weight / denominator exactly
+  const m = exactMeans(h);
+  assert.equal(m.denominator, 60n); // S k L = 3 * 1 * 20
+  assert.deepEqual(m.weight, [6n, 12n, 6n, 15n, 21n]);
+  // steps of different sizes: L = lcm(2, 3) = 6, shares 1/2 and 1/3 -> weights 3 and 2 over 2 * 1 * 6
+  const mixed = fromCounts(0, 1, [[1, 1, 0], [1, 0, 2]]);
+  const mm = exactMeans({ numExperts: 3, topK: 1, tokens: mixed.tokens, offsets: mixed.offsets, experts: mixed.experts, counts: mixed.counts });
+  assert.deepEqual([mm.weight, mm.denominator], [[3n + 2n, 3n, 4n], 12n]);
+});
+
+test('anticorr refuses more experts than it can pair, with a clear error', () => {
+  const E = 4097;
+  assert.throws(
+    () => correlationQuanta({ numExperts: E, topK: 1, tokens: [1], offsets: [0, 1], experts: [0], counts: [1] }),
+    (e: unknown) => e instanceof MoesaicError && e.code === 'E_BAD_OPTION' && /at most 4096 experts per layer, got 4097/.test(e.message),
+  );
 });
 
 test('greedy and anti-correlation on a hand example', () => {
   // means 0.4, 0.3, 0.2, 0.1; experts 1 and 2 perfectly correlated, other pairs 0.
   // greedy: 0 -> d0 (0.4), 1 -> d1 (0.3), 2 -> d1 (0.3 < 0.4; d1 now full), 3 -> d0
   // anticorr: 0 -> d0; 1: d0 0.4 + 0 vs d1 0 -> d1; 2: d0 0.4 vs d1 0.3 + 0.5*1 = 0.8 -> d0; 3 -> d1
-  const mean = Float64Array.from([0.4, 0.3, 0.2, 0.1]);
-  const corr = new Float64Array(16);
-  for (let i = 0; i < 4; i++) corr[i * 4 + i] = 1;
-  corr[1 * 4 + 2] = corr[2 * 4 + 1] = 1;
+  const mean = { weight: [4n, 3n, 2n, 1n], denominator: 10n };
+  const one = 1 / CORRELATION_QUANTUM;
+  const corr = new Int32Array(16);
+  for (let i = 0; i < 4; i++) corr[i * 4 + i] = one;
+  corr[1 * 4 + 2] = corr[2 * 4 + 1] = one;
   assert.deepEqual(Array.from(greedyPlacement(mean, 2)), [0, 1, 1, 0]);
   assert.deepEqual(Array.from(antiCorrPlacement(mean, corr, 2)), [0, 1, 0, 1]);
   // equal means .25: ascending id order; 0 -> d0, 1 -> d1 (lighter), 2 -> tie -> d0, 3 -> d1
-  assert.deepEqual(Array.from(greedyPlacement(new Float64Array(4).fill(0.25), 2)), [0, 1, 0, 1]);
+  assert.deepEqual(Array.from(greedyPlacement({ weight: [1n, 1n, 1n, 1n], denominator: 4n }, 2)), [0, 1, 0, 1]);
   // all means 0 (empty history): every load stays 0, so ties fill the lowest device first
-  assert.deepEqual(Array.from(greedyPlacement(new Float64Array(4), 2)), [0, 0, 1, 1]);
+  assert.deepEqual(Array.from(greedyPlacement({ weight: [0n, 0n, 0n, 0n], denominator: 1n }, 2)), [0, 0, 1, 1]);
 });
 
 // Hand-made trace, E = 4, k = 1, T = 8 tokens per step, 4 steps: fit on steps 0-1, measure on 2-3.
