@@ -1,9 +1,8 @@
 import { fail } from '../errors.js';
 import { CacheSlots } from '../memory/cache-slots.js';
 import { CACHE_POLICIES, createCachePolicy, type CachePolicyName } from '../memory/cache-policies.js';
-import { checkDevices, contiguousPlacement, type PlacementPolicy } from '../parallel/placement.js';
-import type { LayerActivity, TraceActivity } from './activity.js';
-import { fitLayerPlacement } from './placement-sim.js';
+import { checkDevices, contiguousPlacement, fitLayerPlacement, type PlacementPolicy } from '../parallel/placement.js';
+import type { LayerActivity, TraceActivity } from '../trace/activity.js';
 
 export { CACHE_POLICIES, type CachePolicyName } from '../memory/cache-policies.js';
 

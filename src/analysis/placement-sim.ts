@@ -1,6 +1,6 @@
 import { fail } from '../errors.js';
-import { checkDevices, placeExperts, type PlacementPolicy, type ShareHistory } from '../parallel/placement.js';
-import type { LayerActivity, TraceActivity } from './activity.js';
+import { checkDevices, fitEnd, fitLayerPlacement, type PlacementPolicy } from '../parallel/placement.js';
+import type { LayerActivity, TraceActivity } from '../trace/activity.js';
 
 /**
  * Trace-driven evaluation of expert placement (techniques.md §3, Huang et al., arXiv
@@ -20,23 +20,6 @@ export interface LoadMetrics {
 
 export interface PlacementResult extends LoadMetrics {
   per_layer: Record<string, LoadMetrics>;
-}
-
-/** The first fitting step is 0; test steps are [fitEnd(S), S). */
-export function fitEnd(steps: number): number {
-  return Math.floor(steps / 2);
-}
-
-/** Steps [0, to) of one layer as a placement history (views, no copy). */
-export function shareHistory(act: LayerActivity, E: number, k: number, to: number): ShareHistory {
-  return { numExperts: E, topK: k, tokens: act.tokens.subarray(0, to), offsets: act.offsets.subarray(0, to + 1), experts: act.experts, counts: act.counts };
-}
-
-/** Fits `policy` on the first half of one layer's steps. */
-export function fitLayerPlacement(policy: PlacementPolicy, act: LayerActivity, E: number, k: number, D: number): Int32Array {
-  const S = act.steps.length;
-  const history = policy === 'greedy' || policy === 'anticorr' ? shareHistory(act, E, k, fitEnd(S)) : undefined;
-  return placeExperts(policy, E, D, history);
 }
 
 /** Max Load and Avg Max Load of a placement over steps [from, to) of one layer. */

@@ -1,6 +1,6 @@
 import { fail } from '../errors.js';
 import type { TraceActivity } from '../trace/activity.js';
-import { fitLayerPlacement } from '../trace/placement-sim.js';
+import { fitLayerPlacement } from './placement.js';
 import { rebalanceExperts } from './eplb.js';
 import { PLACEMENT_POLICIES, checkDevices, placeExperts, type PlacementPolicy } from './placement.js';
 

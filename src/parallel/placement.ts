@@ -1,4 +1,5 @@
 import { fail } from '../errors.js';
+import type { LayerActivity } from '../trace/activity.js';
 
 /**
  * Expert placement: which device holds each expert of one MoE layer (techniques.md §3; Huang et al.,
@@ -205,4 +206,21 @@ export function placeExperts(policy: PlacementPolicy, E: number, D: number, hist
       return policy === 'greedy' ? greedyPlacement(exactMeans(h), D) : antiCorrPlacement(exactMeans(h), correlationQuanta(h), D);
     }
   }
+}
+
+/** The first fitting step is 0; test steps are [fitEnd(S), S). */
+export function fitEnd(steps: number): number {
+  return Math.floor(steps / 2);
+}
+
+/** Steps [0, to) of one layer as a placement history (views, no copy). */
+export function shareHistory(act: LayerActivity, E: number, k: number, to: number): ShareHistory {
+  return { numExperts: E, topK: k, tokens: act.tokens.subarray(0, to), offsets: act.offsets.subarray(0, to + 1), experts: act.experts, counts: act.counts };
+}
+
+/** Fits `policy` on the first half of one layer's steps (a layer needs 2 steps to be evaluated on the second). */
+export function fitLayerPlacement(policy: PlacementPolicy, act: LayerActivity, E: number, k: number, D: number): Int32Array {
+  const S = act.steps.length;
+  const history = policy === 'greedy' || policy === 'anticorr' ? shareHistory(act, E, k, fitEnd(S)) : undefined;
+  return placeExperts(policy, E, D, history);
 }

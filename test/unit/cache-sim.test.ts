@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activityFromSteps, type LayerActivity } from '../../src/analysis/activity.js';
+import { activityFromSteps, type LayerActivity } from '../../src/trace/activity.js';
 import { TraceWriter } from '../../src/trace/format.js';
 import { CACHE_POLICIES, simulateCache, simulateLayerCache, type CachePolicyName as CachePolicy, type RequestLog } from '../../src/analysis/cache-sim.js';
 import { contiguousPlacement, roundRobinPlacement } from '../../src/parallel/placement.js';

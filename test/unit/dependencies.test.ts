@@ -68,3 +68,14 @@ test('routing and dispatch (src/moe) do not import the model loader (src/model)'
   );
   assert.deepEqual(offenders, []);
 });
+
+test('only the command line imports the off-line analysis (src/analysis); it reads traces, never the engine', () => {
+  const offenders = [...graph].flatMap(([m, deps]) =>
+    m.startsWith('analysis/') || m.startsWith('cli/') ? [] : deps.filter((d) => d.startsWith('analysis/')).map((d) => `${m} -> ${d}`),
+  );
+  assert.deepEqual(offenders, []);
+  const engine = [...graph].flatMap(([m, deps]) =>
+    m.startsWith('analysis/') ? deps.filter((d) => /^(model|moe|tensor)\//.test(d)).map((d) => `${m} -> ${d}`) : [],
+  );
+  assert.deepEqual(engine, []);
+});

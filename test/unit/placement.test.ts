@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activityFromSteps, type LayerActivity } from '../../src/analysis/activity.js';
+import { activityFromSteps, type LayerActivity } from '../../src/trace/activity.js';
 import type { TraceHeader } from '../../src/trace/format.js';
 import {
   antiCorrPlacement,

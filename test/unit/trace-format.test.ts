@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readActivity } from '../../src/analysis/activity.js';
+import { readActivity } from '../../src/trace/activity.js';
 import { readTrace, TraceWriter, type TraceHeader, type TraceRecord } from '../../src/trace/format.js';
 import { MoesaicError } from '../../src/errors.js';
 

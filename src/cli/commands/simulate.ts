@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { fail } from '../../errors.js';
 import { PLACEMENT_POLICIES, type PlacementPolicy } from '../../parallel/placement.js';
 import { CACHE_POLICIES, simulateCache, sweepCache, type CachePolicyName, type CacheStats } from '../../analysis/cache-sim.js';
-import { readActivity, type TraceActivity } from '../../analysis/activity.js';
+import { readActivity, type TraceActivity } from '../../trace/activity.js';
 import { simulatePlacement, type PlacementResult } from '../../analysis/placement-sim.js';
 import { lineChartSvg } from '../../analysis/svg-chart.js';
 import { choiceArg, inputFileArg, intArg, outputPathArg } from '../parse.js';

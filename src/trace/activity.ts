@@ -1,4 +1,4 @@
-import { readTrace, type TraceHeader } from '../trace/format.js';
+import { readTrace, type TraceHeader } from './format.js';
 
 /**
  * One MoE layer's routing reduced to what the simulators need: for each step with at least one token,
