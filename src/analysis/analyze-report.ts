@@ -1,6 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fail } from '../errors.js';
+import { fail, MoesaicError } from '../errors.js';
+import { writeOutputFile } from '../io/atomic-writer.js';
 import type { TraceAnalysis } from './analyze.js';
 import { barChartSvg, heatmapSvg } from './svg-chart.js';
 
@@ -87,8 +88,9 @@ export async function writeAnalysisFiles(a: TraceAnalysis, dir: string): Promise
   ];
   try {
     await mkdir(dir, { recursive: true });
-    for (const [name, text] of files) await writeFile(join(dir, name), text);
+    for (const [name, text] of files) writeOutputFile(join(dir, name), text, `--out ${join(dir, name)}`);
   } catch (e) {
+    if (e instanceof MoesaicError) throw e;
     fail('E_IO', `cannot write the analysis into --out ${dir}: ${(e as Error).message}`);
   }
   return files.map(([name]) => join(dir, name));

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { fail } from '../errors.js';
+import { checkWritable } from '../io/output-target.js';
 
 /**
  * Option parsers shared by every command: each validates its range and names the option in the
@@ -47,19 +47,13 @@ export function idListArg(name: string) {
 }
 
 /**
- * A file or folder to write: not empty, not an existing folder (for a file), and its parent folder
- * must exist, so a bad path fails before any work is done rather than after.
+ * A file or folder to write: not empty, not an existing folder (for a file), its folder exists and is
+ * writable, and the disk is not full, so a bad path fails before any work is done rather than after.
  */
 export function outputPathArg(name: string, kind: 'file' | 'dir' = 'file') {
   return (value: string): string => {
     if (value.trim() === '') fail('E_BAD_OPTION', `${name} must not be empty`);
-    const parent = dirname(resolve(value));
-    if (!existsSync(parent) || !statSync(parent).isDirectory()) {
-      fail('E_IO', `${name} ${value}: folder ${parent} does not exist`);
-    }
-    if (kind === 'file' && existsSync(value) && statSync(value).isDirectory()) {
-      fail('E_IO', `${name} ${value} is a folder, expected a file`);
-    }
+    checkWritable(value, kind, `${name} ${value}`);
     return value;
   };
 }

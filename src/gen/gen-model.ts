@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fail, MoesaicError } from '../errors.js';
+import { OutputDir } from '../io/output-dir.js';
 import { ARCHS, configJson, FLOAT_FIELDS, isArch, isSize, modelDims, SIZES } from './configs.js';
 import type { Arch, Size } from './configs.js';
 import { openSource } from './init.js';
@@ -46,14 +47,9 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
   const d = modelDims(o.arch, o.size, { experts: opts.experts, layers: opts.layers });
   const target = resolve(o.out);
   checkTarget(target);
-  const parent = dirname(target);
-  removeStaleTemps(parent, basename(target));
-  const tmp = join(parent, `.${basename(target)}.tmp-${process.pid}-${Date.now()}`);
-  try {
-    mkdirSync(tmp, { recursive: true });
-  } catch (err) {
-    fail('E_IO', `cannot create a temporary directory beside --out ${o.out}: ${(err as Error).message}`);
-  }
+  // built in a temporary folder beside --out (a symlink is followed and kept), moved in when complete
+  const out = new OutputDir(target, `--out ${o.out}`);
+  const tmp = out.tmp;
   try {
     const json = (name: string, value: unknown) => writeFileSync(join(tmp, name), JSON.stringify(value, null, 2) + '\n');
     writeFileSync(join(tmp, 'config.json'), pythonJson(configJson(d, o.dtype), new Set(FLOAT_FIELDS[o.arch])) + '\n');
@@ -76,7 +72,7 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
         return openSource(t, ctx);
       },
     }));
-    writeWeights(tmp, tensors, o.shardMb * 1e6, o.onProgress);
+    await writeWeights(tmp, tensors, o.shardMb * 1e6, o.onProgress);
     json(MARKER_FILE, {
       generator: 'moesaic gen-model',
       arch: o.arch,
@@ -88,9 +84,9 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
       ...(opts.experts !== undefined ? { experts: d.experts } : {}),
       ...(opts.layers !== undefined ? { layers: d.layers } : {}),
     });
-    replaceDir(tmp, target);
+    out.commit();
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
+    out.abort();
     if (err instanceof MoesaicError) throw err;
     fail('E_IO', `writing the model to ${o.out} failed: ${(err as Error).message}`);
   }
@@ -121,46 +117,5 @@ function checkTarget(target: string): void {
   const entries = readdirSync(target);
   if (entries.length > 0 && !entries.includes(MARKER_FILE)) {
     fail('E_BAD_OPTION', `--out ${target} is a non-empty directory that gen-model did not write (no ${MARKER_FILE}); refusing to replace it`);
-  }
-}
-
-/** Moves the finished temporary directory into place; an earlier output is removed only afterwards. */
-function replaceDir(tmp: string, target: string): void {
-  if (!existsSync(target)) {
-    renameSync(tmp, target);
-    return;
-  }
-  const old = `${tmp}.old`;
-  renameSync(target, old);
-  try {
-    renameSync(tmp, target);
-  } catch (err) {
-    renameSync(old, target);
-    throw err;
-  }
-  rmSync(old, { recursive: true, force: true });
-}
-
-/**
- * A run killed mid-write (Ctrl-C, out of memory) leaves its `.NAME.tmp-PID-TIME` folder behind; the
- * destination itself is never half-written. Remove such folders whose process is gone, so they do
- * not accumulate (a JavaScript signal handler cannot do it: it would not run during a long write).
- */
-function removeStaleTemps(parent: string, name: string): void {
-  if (!existsSync(parent)) return;
-  const prefix = `.${name}.tmp-`;
-  for (const entry of readdirSync(parent)) {
-    if (!entry.startsWith(prefix)) continue;
-    const pid = Number(entry.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) rmSync(join(parent, entry), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -50,8 +50,11 @@ export function buildHeader(tensors: readonly Pick<TensorToWrite, 'name' | 'shap
   return out;
 }
 
-/** Writes one .safetensors file, generating each tensor's values as it goes. Returns the data bytes. */
-export function writeSafetensorsFile(path: string, tensors: readonly TensorToWrite[]): number {
+/**
+ * Writes one .safetensors file, generating each tensor's values as it goes. Returns the data bytes.
+ * Yields to the event loop between tensors, so an interrupt can remove the unfinished folder.
+ */
+export async function writeSafetensorsFile(path: string, tensors: readonly TensorToWrite[]): Promise<number> {
   const fd = openSync(path, 'w');
   let total = 0;
   try {
@@ -60,6 +63,7 @@ export function writeSafetensorsFile(path: string, tensors: readonly TensorToWri
     const bits = new Uint32Array(f32.buffer);
     const bf16 = new Uint16Array(CHUNK);
     for (const t of tensors) {
+      await new Promise((r) => setImmediate(r));
       const source = t.open();
       let left = t.shape.reduce((a, b) => a * b, 1);
       while (left > 0) {
@@ -126,29 +130,29 @@ export function shardFileName(index: number, count: number): string {
  * model.safetensors.index.json ({"metadata": {"total_size"}, "weight_map": {name: file}}, keys sorted,
  * 2-space indent and a final newline, as transformers writes it). Returns the file names written.
  */
-export function writeWeights(
+export async function writeWeights(
   dir: string,
   tensors: readonly TensorToWrite[],
   maxShardBytes: number,
   onProgress?: (msg: string) => void,
-): string[] {
+): Promise<string[]> {
   const shards = planShards(tensors, maxShardBytes);
   if (shards.length <= 1) {
-    const data = writeSafetensorsFile(join(dir, 'model.safetensors'), tensors);
+    const data = await writeSafetensorsFile(join(dir, 'model.safetensors'), tensors);
     onProgress?.(`wrote model.safetensors (${mb(data)} MB)`);
     return ['model.safetensors'];
   }
   const files: string[] = [];
   const weightMap: Record<string, string> = {};
   let totalSize = 0;
-  shards.forEach((shard, i) => {
+  for (const [i, shard] of shards.entries()) {
     const file = shardFileName(i, shards.length);
-    const data = writeSafetensorsFile(join(dir, file), shard);
+    const data = await writeSafetensorsFile(join(dir, file), shard);
     totalSize += data;
     for (const t of shard) weightMap[t.name] = file;
     files.push(file);
     onProgress?.(`wrote ${file} (${mb(data)} MB)`);
-  });
+  }
   const sortedMap = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!]));
   const index = { metadata: { total_size: totalSize }, weight_map: sortedMap };
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify(index, null, 2) + '\n');

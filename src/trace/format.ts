@@ -1,8 +1,9 @@
-import { closeSync, createReadStream, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip, gzipSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { fail, MoesaicError } from '../errors.js';
+import { OutputFile } from '../io/atomic-writer.js';
 
 /**
  * The routing-trace format: JSON Lines, one header line, then one record per forward
@@ -214,17 +215,16 @@ export async function readTrace(path: string): Promise<{ header: TraceHeader; re
 const FLUSH_BYTES = 4 << 20;
 
 /**
- * Writes a trace (gzip when path ends in .gz). Writes to path + '.tmp' and renames on close(), so nothing
- * is left half-written. write() is synchronous so a model's forward pass can record without awaiting;
+ * Writes a trace (gzip when path ends in .gz) through an OutputFile (src/io), so the file appears only
+ * complete and an interrupted or failed run leaves nothing half-written. write() is synchronous so a model's forward pass can record without awaiting;
  * memory stays bounded because text is flushed every few MiB. A .gz file is a sequence of gzip members
  * (RFC 1952 §2.2 allows concatenation; gunzip and readTrace read them as one stream).
  */
 export class TraceWriter {
   private readonly path: string;
-  private readonly tmp: string;
   private readonly header: TraceHeader;
   private readonly gzip: boolean;
-  private fd: number | undefined;
+  private file: OutputFile | undefined;
   private chunks: string[] = [];
   private pending = 0;
   private readonly seen: Int32Array;
@@ -234,21 +234,16 @@ export class TraceWriter {
 
   constructor(path: string, header: TraceHeader) {
     this.path = path;
-    this.tmp = `${path}.tmp`;
     this.header = validateHeader(header, `trace header for ${path}`);
     this.gzip = path.endsWith('.gz');
     this.seen = new Int32Array(this.header.num_experts).fill(-1);
-    try {
-      this.fd = openSync(this.tmp, 'w');
-    } catch (err) {
-      fail('E_IO', `cannot create ${this.tmp}: ${(err as Error).message}`);
-    }
+    this.file = new OutputFile(path);
     this.push(JSON.stringify(this.header));
   }
 
   /** Validates the record against the header (so a recorder bug fails here, not in a later analysis). */
   write(record: TraceRecord): void {
-    if (this.fd === undefined) fail('E_IO', `${this.path}: write after close`);
+    if (this.file === undefined) fail('E_IO', `${this.path}: write after close`);
     this.count++;
     const where = `${this.path} record ${this.count}`;
     validateRecord(record, this.header, where, this.seen);
@@ -270,45 +265,31 @@ export class TraceWriter {
   }
 
   private flush(): void {
-    if (this.pending === 0 || this.fd === undefined) return;
+    if (this.pending === 0 || this.file === undefined) return;
     const text = Buffer.from(this.chunks.join(''), 'utf8');
     this.chunks = [];
     this.pending = 0;
     const data = this.gzip ? gzipSync(text, { level: 6 }) : text;
     try {
-      let off = 0;
-      while (off < data.length) off += writeSync(this.fd, data, off, data.length - off);
+      this.file.write(data);
     } catch (err) {
-      this.abort();
-      fail('E_IO', `cannot write ${this.tmp}: ${(err as Error).message}`);
+      this.file = undefined; // the OutputFile abandoned itself
+      throw err;
     }
   }
 
-  /** Flushes, then renames path.tmp to path. */
+  /** Flushes, then puts the file in place. */
   async close(): Promise<void> {
-    if (this.fd === undefined) return;
+    if (this.file === undefined) return;
     this.flush();
-    try {
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      this.fd = undefined;
-      renameSync(this.tmp, this.path);
-    } catch (err) {
-      this.abort();
-      fail('E_IO', `cannot finish ${this.path}: ${(err as Error).message}`);
-    }
+    const file = this.file;
+    this.file = undefined;
+    file.commit();
   }
 
   /** Drops the partial file (e.g. when recording fails); the destination is left untouched. */
   abort(): void {
-    if (this.fd !== undefined) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* already closed */
-      }
-      this.fd = undefined;
-    }
-    if (existsSync(this.tmp)) rmSync(this.tmp, { force: true });
+    this.file?.abort();
+    this.file = undefined;
   }
 }

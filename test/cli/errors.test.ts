@@ -12,8 +12,8 @@ const root = tempDir('moesaic-errors-');
 const good = join(root, 'good');
 let vocab = 0;
 
-before(() => {
-  genModel(good, 'mixtral', { seed: 1 });
+before(async () => {
+  await genModel(good, 'mixtral', { seed: 1 });
   vocab = (JSON.parse(readFileSync(join(good, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
 });
 after(() => removeDir(root));
@@ -155,9 +155,9 @@ test('--max-tokens -1 is rejected', () => {
   expectError(cli(['generate', '--model', good, '--ids', '1,2', '--max-tokens', '-1']), [/max-tokens/i, 'E_BAD_OPTION'], '--max-tokens -1');
 });
 
-test('a sharded checkpoint with a missing shard names the shard', () => {
+test('a sharded checkpoint with a missing shard names the shard', async () => {
   const d = join(root, 'sharded');
-  genModel(d, 'olmoe', { seed: 2, shardMb: 0.25 });
+  await genModel(d, 'olmoe', { seed: 2, shardMb: 0.25 });
   const index = JSON.parse(readFileSync(join(d, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
   const shard = [...new Set(Object.values(index.weight_map))].sort()[1];
   assert.ok(shard, 'at least two shards');

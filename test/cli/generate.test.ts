@@ -31,8 +31,8 @@ for (const arch of ARCHS) {
   describe(arch, () => {
     const dir = join(root, arch);
     let ref: RefModel;
-    before(() => {
-      genModel(dir, arch, { seed: 5, dtype: 'f32' });
+    before(async () => {
+      await genModel(dir, arch, { seed: 5, dtype: 'f32' });
       // the tiny qwen3_moe ties its embeddings, and then greedily repeats its last token whatever the
       // layers do (top-2 margin ~24); an untied random head makes its greedy decode a real check
       if (loadReference(dir).cfg.tie) untie(dir, 5);
@@ -88,8 +88,8 @@ for (const arch of ARCHS) {
 describe('sampling and prompts (mixtral tiny)', () => {
   const dir = join(root, 'sampling');
   let vocab = 0;
-  before(() => {
-    genModel(dir, 'mixtral', { seed: 6 });
+  before(async () => {
+    await genModel(dir, 'mixtral', { seed: 6 });
     vocab = (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
   });
 

@@ -40,7 +40,7 @@ for (const arch of ['mixtral', 'qwen2_moe'] as const) {
     const dir = join(root, arch);
     let dynamic: Float32Array[];
     before(async () => {
-      genModel(dir, arch, { seed: 3, skew: 1.5 });
+      await genModel(dir, arch, { seed: 3, skew: 1.5 });
       dynamic = (await loadModel(dir, { gating: 'dynamic' })).logits(IDS);
     });
 
@@ -96,9 +96,9 @@ describe('moesaic bench gating', () => {
     }
   };
 
-  test('--model --json: every policy at every batch, dropless ones drop nothing', () => {
+  test('--model --json: every policy at every batch, dropless ones drop nothing', async () => {
     const dir = join(root, 'bench-model');
-    genModel(dir, 'mixtral', { seed: 4 });
+    await genModel(dir, 'mixtral', { seed: 4 });
     const out = JSON.parse(cliOk(['bench', 'gating', '--model', dir, '--batches', '8,24', '--repeat', '1', '--capacity-factor', '0.1', '--json'])) as { results: Row[] };
     check(out.results, [8, 24]);
     assert.ok(out.results.some((r) => r.policy === 'static' && r.dropped > 0), 'C = 0.1 must drop on 24 tokens');

@@ -76,8 +76,8 @@ for (const arch of ARCHS) {
         let ref: RefModel;
         let ids: number[];
         let expected: Float64Array[];
-        before(() => {
-          genModel(dir, arch, c.gen);
+        before(async () => {
+          await genModel(dir, arch, c.gen);
           if (c.f16) {
             const file = join(dir, 'model.safetensors');
             const tensors = readSafetensorsFile(file);
@@ -144,17 +144,17 @@ const VARIANTS: Array<{ arch: (typeof ARCHS)[number]; name: string; patch: Recor
 
 describe('config variants', () => {
   const bases = new Map<string, string>();
-  const baseFor = (arch: string): string => {
+  const baseFor = async (arch: (typeof ARCHS)[number]): Promise<string> => {
     let base = bases.get(arch);
     if (!base) {
-      base = genModel(join(root, `variant-base-${arch}`), arch, { seed: 7 });
+      base = await genModel(join(root, `variant-base-${arch}`), arch, { seed: 7 });
       bases.set(arch, base);
     }
     return base;
   };
   for (const v of VARIANTS) {
     test(`${v.arch} ${v.name}: the engine matches the reference`, async () => {
-      const base = baseFor(v.arch);
+      const base = await baseFor(v.arch);
       const dir = join(root, `variant-${v.arch}-${v.name.replace(/\W+/g, '_')}`);
       cpSync(base, dir, { recursive: true });
       const cfgPath = join(dir, 'config.json');

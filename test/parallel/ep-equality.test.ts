@@ -14,7 +14,7 @@ import { cliOk, genModel, removeDir, rowRelErr, tempDir } from '../reference/har
 import { runWorker, mpiMissing } from './mpi-run.js';
 import type { WorkerJob, WorkerResult } from './ep-worker.js';
 
-const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'];
+const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'] as const;
 // five prompts of different lengths: with 4 ranks, rank 0 has two sequences and the others one
 const PROMPTS = [[5, 17, 3, 99, 42, 7], [11, 12], [300, 1, 2, 3], [77], [8, 9, 10, 11, 12, 13, 14, 15]];
 const MAX_TOKENS = 5;
@@ -48,7 +48,7 @@ describe('expert parallelism matches the single-process engine', { skip }, () =>
   before(async () => {
     dir = tempDir('moesaic-ep-');
     for (const arch of ARCHS) {
-      const m = genModel(join(dir, arch), arch, { seed: 3, skew: 1 });
+      const m = await genModel(join(dir, arch), arch, { seed: 3, skew: 1 });
       const trace = join(dir, `${arch}.jsonl`);
       cliOk(['trace', '--model', m, '--ids', '4,8,15,16,23,42', '--max-tokens', '12', '--out', trace]);
       models.push(m);

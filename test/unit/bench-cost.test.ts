@@ -57,8 +57,8 @@ function independentCount(dir: string, cfg: { topK: number; numExperts: number; 
 for (const arch of ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'] as const) {
   describe(`token cost: ${arch}`, () => {
     for (const dtype of ['f32', 'bf16'] as const) {
-      test(`${dtype}: decode bytes and MACs equal an independent count from the file`, () => {
-        const dir = genModel(join(root, `${arch}-${dtype}`), arch, { dtype });
+      test(`${dtype}: decode bytes and MACs equal an independent count from the file`, async () => {
+        const dir = await genModel(join(root, `${arch}-${dtype}`), arch, { dtype });
         const { config, tensors } = openCheckpoint(dir, readMap);
         const cost = tokenCost(config, resolveWeights(config, tensors), 5);
         const want = independentCount(dir, config);
@@ -70,8 +70,8 @@ for (const arch of ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'] as const) {
   });
 }
 
-test('attention MACs of a prefill: scores and values against p+1 keys per token', () => {
-  const dir = genModel(join(root, 'attn'), 'mixtral');
+test('attention MACs of a prefill: scores and values against p+1 keys per token', async () => {
+  const dir = await genModel(join(root, 'attn'), 'mixtral');
   const { config } = openCheckpoint(dir, readMap);
   const per = config.numLayers * config.numHeads * config.headDim;
   assert.equal(prefillAttentionMacs(config, 1), 2 * per);

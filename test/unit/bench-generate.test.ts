@@ -11,8 +11,8 @@ import { cli, cliOk, genModel, removeDir, tempDir } from '../reference/harness.j
 const root = tempDir('moesaic-bench-generate-');
 after(() => removeDir(root));
 
-test('bench generate --json: shape, figures, and greedy ids equal to moesaic generate', () => {
-  const dir = genModel(join(root, 'm'), 'mixtral', { dtype: 'bf16' });
+test('bench generate --json: shape, figures, and greedy ids equal to moesaic generate', async () => {
+  const dir = await genModel(join(root, 'm'), 'mixtral', { dtype: 'bf16' });
   const out = JSON.parse(cliOk(['bench', 'generate', '--model', dir, '--prompt-tokens', '12', '--gen-tokens', '6', '--reps', '2', '--threads', '1', '--json'])) as Record<string, unknown>;
   assert.equal('competitor' in out, false);
   for (const k of ['memory_bandwidth_gb_s', 'decode_bytes_per_token', 'macs_per_token', 'prefill_flops']) {
@@ -37,8 +37,8 @@ test('bench generate --json: shape, figures, and greedy ids equal to moesaic gen
   assert.deepEqual(m.ids, gen.ids);
 });
 
-test('bench generate refuses a prompt + generation longer than the context', () => {
-  const dir = genModel(join(root, 'c'), 'mixtral');
+test('bench generate refuses a prompt + generation longer than the context', async () => {
+  const dir = await genModel(join(root, 'c'), 'mixtral');
   const r = cli(['bench', 'generate', '--model', dir, '--prompt-tokens', '250', '--gen-tokens', '10']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /E_BAD_OPTION.*context/);

@@ -19,8 +19,8 @@ test('promptIds: same seed same ids, another seed other ids, all allowed', () =>
   for (const id of a) assert.ok(Number.isInteger(id) && id >= 3 && id < 50, `id ${id}`);
 });
 
-test('specialTokenIds of a Hugging Face folder: BOS, EOS and the special added tokens', () => {
-  const dir = genModel(join(root, 'm'), 'mixtral');
+test('specialTokenIds of a Hugging Face folder: BOS, EOS and the special added tokens', async () => {
+  const dir = await genModel(join(root, 'm'), 'mixtral');
   const cfg = readConfig(dir);
   const tok = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { added_tokens: { id: number; special: boolean }[] };
   const special = specialTokenIds(dir, cfg, () => {

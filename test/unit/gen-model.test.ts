@@ -357,8 +357,8 @@ test('library rejects bad options with E_BAD_OPTION naming the option', async ()
 test('a temporary folder left by a killed run is removed by the next run; a live one is kept', async () => {
   const parent = mkdtempSync(join(tmpdir(), 'moesaic-stale-'));
   try {
-    const dead = join(parent, '.m.tmp-999999999-1'); // no such process
-    const live = join(parent, `.m.tmp-${process.pid}-1`); // this process: alive
+    const dead = join(parent, '.m.moesaic-tmp-999999999-1'); // no such process
+    const live = join(parent, `.m.moesaic-tmp-${process.pid}-1`); // this process: alive
     mkdirSync(dead);
     mkdirSync(live);
     await generateModel({ arch: 'olmoe', size: 'tiny', out: join(parent, 'm') });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -45,15 +45,16 @@ async function badTrace(path: string, pattern: RegExp): Promise<void> {
   });
 }
 
-test('TraceWriter and readTrace round-trip, plain and gzip; .tmp until close', withDir(async (dir) => {
+test('TraceWriter and readTrace round-trip, plain and gzip; a temporary until close', withDir(async (dir) => {
   for (const name of ['t.jsonl', 't.jsonl.gz']) {
     const path = join(dir, name);
     const w = new TraceWriter(path, HEADER);
     for (const r of RECORDS) w.write(r);
     assert.ok(!existsSync(path), 'nothing at the destination before close');
-    assert.ok(existsSync(`${path}.tmp`));
+    assert.equal(readdirSync(dir).filter((f) => f.startsWith(`.${name}.moesaic-tmp-`)).length, 1);
     await w.close();
-    assert.ok(existsSync(path) && !existsSync(`${path}.tmp`));
+    assert.ok(existsSync(path));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporary left');
     const raw = readFileSync(path);
     assert.equal(raw[0] === 0x1f && raw[1] === 0x8b, name.endsWith('.gz'), 'gzip exactly when the name ends in .gz');
     assert.deepEqual(await readAll(path), { header: HEADER, records: RECORDS });

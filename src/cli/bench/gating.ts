@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
+import { writeOutputFile } from '../../io/atomic-writer.js';
 import { addRunOptions } from '../../options/run-options.js';
 import type { GatingResult, GatingTarget } from '../../bench/gating-study.js';
 import { dynamicOverStatic, layerTarget, modelTarget, sweep } from '../../bench/gating-study.js';
@@ -131,8 +131,8 @@ export function register(bench: Command): void {
         onProgress: (m) => process.stderr.write(`bench gating: ${m}\n`),
       });
       const json = `${JSON.stringify({ results, dynamic_over_static: dynamicOverStatic(results) }, null, 1)}\n`;
-      if (o.out) writeFileSync(o.out, json);
-      if (o.svg) writeFileSync(o.svg, chart(results, o.preset ? `${o.preset.toUpperCase()} preset, scaled` : target.description.split(':')[0]!));
+      if (o.out) writeOutputFile(o.out, json, `--out ${o.out}`);
+      if (o.svg) writeOutputFile(o.svg, chart(results, o.preset ? `${o.preset.toUpperCase()} preset, scaled` : target.description.split(':')[0]!));
       if (o.json) process.stdout.write(json);
       else {
         log(table(results));

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .command('export-gguf')
     .description('write a Hugging Face checkpoint as a GGUF file for llama.cpp (experts merged, q/k permuted for llama)')
     .requiredOption('--model <dir>', 'Hugging Face checkpoint folder (or a GGUF file to re-export)')
-    .requiredOption('--out <file>', 'GGUF file to write (written to FILE.tmp, then renamed)', outputPathArg('--out'))
+    .requiredOption('--out <file>', 'GGUF file to write (appears only when complete)', outputPathArg('--out'))
     .option('--type <type>', `type of the big matrices: ${EXPORT_TYPES.join('|')} (default: the checkpoint's f32 or bf16)`, choiceArg('--type', EXPORT_TYPES))
     .action(async (o: { model: string; out: string; type?: ExportType }) => {
       const started = Date.now();

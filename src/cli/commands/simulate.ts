@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
+import { writeOutputFile } from '../../io/atomic-writer.js';
+import { checkWritable } from '../../io/output-target.js';
 import { PLACEMENT_POLICIES, type PlacementPolicy } from '../../parallel/placement.js';
 import { CACHE_POLICIES, simulateCache, sweepCache, type CachePolicyName, type CacheStats } from '../../analysis/cache-sim.js';
 import { readActivity, type TraceActivity } from '../../trace/activity.js';
@@ -69,16 +70,17 @@ export function parseSweep(value: string, perDevice: number): number[] {
   return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 }
 
+/** --chart, else the chart beside --out (same name, .svg). */
+function sweepChartPath(o: CacheCli): string | undefined {
+  return o.chart ?? (o.out !== undefined ? o.out.replace(/\.[^./]*$/, '') + '.svg' : undefined);
+}
+
 function emit(text: string, out?: string): void {
   if (out === undefined) {
     process.stdout.write(text);
     return;
   }
-  try {
-    writeFileSync(out, text);
-  } catch (err) {
-    fail('E_IO', `cannot write --out ${out}: ${(err as Error).message}`);
-  }
+  writeOutputFile(out, text, `--out ${out}`);
   process.stdout.write(`wrote ${out}\n`);
 }
 
@@ -98,6 +100,8 @@ async function runCache(o: CacheCli): Promise<void> {
   if (o.sweep !== undefined) {
     parseSweep(o.sweep, 1 << 16); // a malformed range fails before the (long) read
     if (o.policy !== undefined || o.slots !== undefined) fail('E_BAD_OPTION', '--sweep runs every policy over a range of slots: drop --policy and --slots');
+    const chart = sweepChartPath(o);
+    if (chart !== undefined && o.chart === undefined) checkWritable(chart, 'file', `chart ${chart}`); // derived from --out
   } else if (o.policy === undefined || o.slots === undefined) fail('E_BAD_OPTION', 'simulate cache needs --policy and --slots (or --sweep a..b)');
   else if (o.chart !== undefined) fail('E_BAD_OPTION', '--chart draws the miss-rate curves of --sweep: add --sweep a..b');
   const t0 = performance.now();
@@ -125,7 +129,7 @@ function runSweep(o: CacheCli, activity: TraceActivity, slots: number[], readMs:
   const t1 = performance.now();
   const curves = sweepCache(activity, slots, o.devices, o.placement);
   const simMs = performance.now() - t1;
-  const chartPath = o.chart ?? (o.out !== undefined ? o.out.replace(/\.[^./]*$/, '') + '.svg' : undefined);
+  const chartPath = sweepChartPath(o);
   if (chartPath !== undefined) {
     const h = activity.header;
     const svg = lineChartSvg({
@@ -134,11 +138,7 @@ function runSweep(o: CacheCli, activity: TraceActivity, slots: number[], readMs:
       yLabel: 'miss rate',
       series: CACHE_POLICIES.map((p) => ({ name: p, points: slots.map((n, j): [number, number] => [n, curves[p][j].miss_rate]) })),
     });
-    try {
-      writeFileSync(chartPath, svg);
-    } catch (err) {
-      fail('E_IO', `cannot write chart ${chartPath}: ${(err as Error).message}`);
-    }
+    writeOutputFile(chartPath, svg, `chart ${chartPath}`);
   }
   if (o.json) {
     const miss_rate = Object.fromEntries(CACHE_POLICIES.map((p) => [p, curves[p].map((s) => s.miss_rate)]));

@@ -1,5 +1,5 @@
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { fail } from '../../errors.js';
+import { OutputFile } from '../../io/atomic-writer.js';
 import type { MetaScalar, Metadata, MetaValue } from './format.js';
 import { alignUp, DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, tensorBytes, ValueType } from './format.js';
 
@@ -81,8 +81,8 @@ function writeValue(b: Bytes, key: string, v: MetaValue): void {
 /**
  * Write a GGUF v3 file: header, metadata, tensor infos, then each tensor's bytes at the next multiple
  * of the alignment. Tensors are produced one at a time, so a model of any size is written with the
- * memory of its largest piece. The file appears under `path` only when complete (written to
- * `path.tmp`, then renamed); on any failure the partial file is removed.
+ * memory of its largest piece. The file appears under `path` only when complete (an OutputFile, see
+ * src/io); on any failure the partial file is removed.
  */
 export function writeGguf(path: string, metadata: Metadata, tensors: readonly GgufTensorOut[], alignment = DEFAULT_ALIGNMENT): void {
   const h = new Bytes();
@@ -106,42 +106,23 @@ export function writeGguf(path: string, metadata: Metadata, tensors: readonly Gg
   });
   h.pad(alignment);
 
-  const tmp = `${path}.tmp`;
-  let fd: number;
+  const file = new OutputFile(path);
   try {
-    fd = openSync(tmp, 'w');
-  } catch (e) {
-    fail('E_IO', `cannot write ${tmp}: ${(e as Error).message}`);
-  }
-  try {
-    writeAll(fd, h.bytes());
+    file.write(h.bytes());
     const zeros = new Uint8Array(alignment);
     tensors.forEach((t, i) => {
       let written = 0;
       t.produce((bytes) => {
-        writeAll(fd, bytes);
+        file.write(bytes);
         written += bytes.length;
       });
       if (written !== sizes[i]) fail('E_IO', `tensor '${t.name}': produced ${written} bytes, expected ${sizes[i]}`);
-      if (i + 1 < tensors.length) writeAll(fd, zeros.subarray(0, alignUp(written, alignment) - written));
+      if (i + 1 < tensors.length) file.write(zeros.subarray(0, alignUp(written, alignment) - written));
     });
-    closeSync(fd);
-    renameSync(tmp, path);
+    file.commit();
   } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-    rmSync(tmp, { force: true });
-    if (e instanceof Error && 'code' in e && typeof e.code === 'string' && !e.code.startsWith('E_')) {
-      fail('E_IO', `cannot write ${tmp}: ${e.message}`);
-    }
+    file.abort();
+    if (e instanceof Error && 'code' in e && typeof e.code === 'string' && !e.code.startsWith('E_')) fail('E_IO', `cannot write ${path}: ${e.message}`);
     throw e;
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
 }
