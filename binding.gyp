@@ -25,14 +25,14 @@
     {
       'target_name': 'moesaic_kernels_portable',
       'type': 'static_library',
-      'sources': ['native/kernels-portable.cc'],
+      'sources': ['native/kernels-portable.cc', 'native/quant-portable.cc'],
       'cflags_cc': ['<@(moesaic_kernel_cflags)'],
       'conditions': [["target_arch=='x64'", {'defines': ['MOESAIC_X86']}]],
     },
     {
       'target_name': 'moesaic_kernels_avx2',
       'type': 'static_library',
-      'sources': ['native/kernels-avx2.cc'],
+      'sources': ['native/kernels-avx2.cc', 'native/quant-avx2.cc'],
       'cflags_cc': ['<@(moesaic_kernel_cflags)', '-mavx2', '-mfma', '-mf16c'],
       'defines': ['MOESAIC_X86'],
     },
@@ -48,6 +48,18 @@
       'defines': ['MOESAIC_X86'],
     },
     {
+      # the quantized products' vpdpbusd path: only dispatched to on CPUs reporting AVX-512 VNNI
+      'target_name': 'moesaic_kernels_avx512vnni',
+      'type': 'static_library',
+      'sources': ['native/quant-avx512.cc'],
+      'cflags_cc': [
+        '<@(moesaic_kernel_cflags)',
+        '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq', '-mavx512vnni', '-mavx2', '-mfma', '-mf16c',
+        '-mprefer-vector-width=512',
+      ],
+      'defines': ['MOESAIC_X86'],
+    },
+    {
       'target_name': 'moesaic_native',
       'sources': [
         'native/binding.cc',
@@ -55,6 +67,7 @@
         'native/expert-io.cc',
         'native/mapfile.cc',
         'native/pool.cc',
+        'native/quant-dispatch.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS'],
@@ -65,7 +78,7 @@
       'conditions': [
         ["target_arch=='x64'", {
           'defines': ['MOESAIC_X86'],
-          'dependencies': ['moesaic_kernels_avx2', 'moesaic_kernels_avx512'],
+          'dependencies': ['moesaic_kernels_avx2', 'moesaic_kernels_avx512', 'moesaic_kernels_avx512vnni'],
         }],
       ],
     },

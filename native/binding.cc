@@ -13,6 +13,7 @@
 #include "dtype.h"
 #include "expert-io.h"
 #include "mapfile.h"
+#include "quant-dispatch.h"
 
 namespace moesaic {
 namespace {
@@ -249,6 +250,37 @@ Napi::Value SwiGlu(const Args& info) {
   return info.Env().Undefined();
 }
 
+// quantMatmul(y, x, w, wDtype, rows, n, k, up | null): y = x · Wᵀ on block-quantized W (Uint8Array of
+// its blocks), or the fused SwiGLU silu(x · Wᵀ) * (x · Upᵀ) when up is given.
+Napi::Value QuantMatmul(const Args& info) {
+  need(info, 8, "quantMatmul");
+  QuantMatmulArgs a{};
+  a.wDtype = intArg(info, 3);
+  if (!isQuantDtype(a.wDtype))
+    throw Napi::TypeError::New(info.Env(), "quantMatmul: dtype code " + std::to_string(a.wDtype) + " is not a quantized type");
+  a.rows = sizeArg(info, 4, "quantMatmul", "rows");
+  a.n = sizeArg(info, 5, "quantMatmul", "n");
+  a.k = sizeArg(info, 6, "quantMatmul", "k");
+  if (a.k % quantBlock(a.wDtype) != 0)
+    throw Napi::RangeError::New(info.Env(), "quantMatmul: k must be a multiple of " + std::to_string(quantBlock(a.wDtype)));
+  a.rowBytes = a.k / quantBlock(a.wDtype) * quantBlockBytes(a.wDtype);
+  a.y = f32Arg(info, 0, "quantMatmul", "y", prod(info, {a.rows, a.n}));
+  const float* x = f32Arg(info, 1, "quantMatmul", "x", prod(info, {a.rows, a.k}));
+  const size_t bytes = prod(info, {a.n, a.rowBytes});
+  for (size_t i : {2u, 7u}) {
+    if (i == 7 && (info[7].IsNull() || info[7].IsUndefined())) break;
+    ArrayView w = arrayArg(info, i, "quantMatmul", i == 2 ? "w" : "up");
+    if (w.type != napi_uint8_array) throw Napi::TypeError::New(info.Env(), "quantMatmul: weights must be a Uint8Array");
+    if (w.length < bytes)
+      throw Napi::RangeError::New(info.Env(), "quantMatmul: weights have " + std::to_string(w.length) + " bytes, need " + std::to_string(bytes));
+    (i == 2 ? a.w : a.up) = static_cast<const uint8_t*>(w.data);
+  }
+  runQuantMatmul(a, x);
+  return info.Env().Undefined();
+}
+
+Napi::Value QuantIsa(const Args& info) { return Napi::String::New(info.Env(), quantIsa()); }
+
 // readBandwidthGBs(megabytes, reps)
 Napi::Value ReadBandwidth(const Args& info) {
   need(info, 2, "readBandwidthGBs");
@@ -271,6 +303,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<GetThreads>(env, exports, "getThreads");
   exportFn<SetThreads>(env, exports, "setThreads");
   exportFn<ReadBandwidth>(env, exports, "readBandwidthGBs");
+  exportFn<QuantMatmul>(env, exports, "quantMatmul");
+  exportFn<QuantIsa>(env, exports, "quantIsa");
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   InitExpertArena(env, exports);
   return exports;

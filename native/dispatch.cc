@@ -162,6 +162,8 @@ bool selectIsa(const std::string& name) {
 
 int threadCount() { return pool().size(); }
 
+ThreadPool& sharedPool() { return pool(); }
+
 void setThreadCount(int n) { pool().resize(std::max(1, std::min(n, 256))); }
 
 void runMatmul(const MatmulArgs& a) {

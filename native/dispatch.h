@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "pool.h"
 
 namespace moesaic {
 
@@ -16,6 +17,8 @@ const char* currentIsa();
 bool selectIsa(const std::string& name);
 
 int threadCount();
+// The kernels' thread pool (the quantized products run on it too).
+ThreadPool& sharedPool();
 void setThreadCount(int n);
 
 void runMatmul(const MatmulArgs& a);

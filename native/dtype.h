@@ -4,6 +4,7 @@
 
 namespace moesaic {
 
-enum DType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
+// Quantized block formats (native/quant.h).
+enum DType : int { kF32 = 0, kBF16 = 1, kF16 = 2, kQ4_0 = 3, kQ8_0 = 4, kQ4_K = 5, kQ5_K = 6, kQ6_K = 7 };
 
 }  // namespace moesaic

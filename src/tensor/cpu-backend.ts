@@ -1,9 +1,11 @@
 import { fail, MoesaicError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { DTYPE_CODE } from './dtype.js';
+import { isQuantType, QUANT_FORMATS, quantRowBytes } from './quant/formats.js';
 import type { IsaName } from './native.js';
 import { ISA_NAMES, nativeAddon } from './native.js';
 import type { Weight } from './weight.js';
+import { weightAt } from './weight.js';
 
 /**
  * The `cpu` backend: the native addon's SIMD kernels (AVX-512 / AVX2 / portable, chosen at run time)
@@ -14,7 +16,26 @@ import type { Weight } from './weight.js';
  * Each op checks its arguments here, naming the tensor at fault, before the zero-copy native call.
  */
 
+/** A quantized weight's blocks: a Uint8Array of n rows of k / block blocks, k a multiple of the block. */
+function checkQuantWeight(op: string, w: Weight, n: number, k: number, role: string): void {
+  if (!isQuantType(w.dtype)) return;
+  const block = QUANT_FORMATS[w.dtype].block;
+  if (k % block !== 0) fail('E_BAD_INPUT', `${op}: ${role} ${w.name} is ${w.dtype} with rows of ${k} weights, not a multiple of its block of ${block}`);
+  if (!(w.data instanceof Uint8Array)) fail('E_BAD_INPUT', `${op}: ${role} ${w.name} has dtype ${w.dtype} but its data is a ${w.data.constructor.name}`);
+  const need = n * quantRowBytes(w.dtype, k);
+  if (w.data.length < need) fail('E_BAD_INPUT', `${op}: ${role} ${w.name} has ${w.data.length} bytes, needs ${need}`);
+}
+
+function addBias(y: Float32Array, bias: Weight, rows: number, n: number): void {
+  checkWeight('matmul', bias, n, 'bias');
+  for (let j = 0; j < n; j++) {
+    const b = weightAt(bias, j);
+    for (let r = 0; r < rows; r++) y[r * n + j]! += b;
+  }
+}
+
 function checkWeight(op: string, w: Weight, need: number, role: string): void {
+  if (isQuantType(w.dtype)) fail('E_BAD_INPUT', `${op}: ${role} ${w.name} is quantized (${w.dtype}); this op takes f32/bf16/f16`);
   const want = w.dtype === 'f32' ? Float32Array : Uint16Array;
   if (!(w.data instanceof want)) {
     fail('E_BAD_INPUT', `${op}: ${role} ${w.name} has dtype ${w.dtype} but its data is a ${w.data.constructor.name}`);
@@ -39,11 +60,19 @@ export const cpuBackend: Backend = {
     if (w.shape.length !== 2) fail('E_BAD_INPUT', `matmul: weight ${w.name} must be 2-D, has shape [${w.shape.join(', ')}]`);
     const [n, k] = w.shape as [number, number];
     checkCount('matmul', 'rows', rows);
+    if (isQuantType(w.dtype)) {
+      checkQuantWeight('matmul', w, n, k, 'weight');
+      checkArray('matmul', 'x', x, rows * k);
+      checkArray('matmul', 'y', y, rows * n);
+      nativeAddon().quantMatmul(y, x, w.data as Uint8Array, DTYPE_CODE[w.dtype], rows, n, k, null);
+      if (bias) addBias(y, bias, rows, n);
+      return;
+    }
     checkWeight('matmul', w, n * k, 'weight');
     checkArray('matmul', 'x', x, rows * k);
     checkArray('matmul', 'y', y, rows * n);
     if (bias) checkWeight('matmul', bias, n, 'bias');
-    nativeAddon().matmul(y, x, w.data, DTYPE_CODE[w.dtype], rows, n, k, bias ? bias.data : null, bias ? DTYPE_CODE[bias.dtype] : 0);
+    nativeAddon().matmul(y, x, w.data as Float32Array | Uint16Array, DTYPE_CODE[w.dtype], rows, n, k, bias ? (bias.data as Float32Array | Uint16Array) : null, bias ? DTYPE_CODE[bias.dtype] : 0);
   },
 
   rmsNorm(y, x, g, rows, eps) {
@@ -52,7 +81,7 @@ export const cpuBackend: Backend = {
     checkWeight('rmsNorm', g, dim, 'gain');
     checkArray('rmsNorm', 'x', x, rows * dim);
     checkArray('rmsNorm', 'y', y, rows * dim);
-    nativeAddon().rmsNorm(y, x, g.data, DTYPE_CODE[g.dtype], rows, dim, eps);
+    nativeAddon().rmsNorm(y, x, g.data as Float32Array | Uint16Array, DTYPE_CODE[g.dtype], rows, dim, eps);
   },
 
   rope(x, tokens, heads, headDim, pos0, theta) {
@@ -85,11 +114,19 @@ export const cpuBackend: Backend = {
       fail('E_BAD_INPUT', `swiGlu: gate ${gate.name} [${gate.shape.join(', ')}] ${gate.dtype} and up ${up.name} [${up.shape.join(', ')}] ${up.dtype} must be 2-D with equal shapes and dtypes`);
     }
     checkCount('swiGlu', 'rows', rows);
+    if (isQuantType(gate.dtype)) {
+      checkQuantWeight('swiGlu', gate, f, k, 'gate');
+      checkQuantWeight('swiGlu', up, f, k, 'up');
+      checkArray('swiGlu', 'x', x, rows * k);
+      checkArray('swiGlu', 'out', out, rows * f);
+      nativeAddon().quantMatmul(out, x, gate.data as Uint8Array, DTYPE_CODE[gate.dtype], rows, f, k, up.data as Uint8Array);
+      return;
+    }
     checkWeight('swiGlu', gate, f * k, 'gate');
     checkWeight('swiGlu', up, f * k, 'up');
     checkArray('swiGlu', 'x', x, rows * k);
     checkArray('swiGlu', 'out', out, rows * f);
-    nativeAddon().swiGlu(out, x, gate.data, up.data, DTYPE_CODE[gate.dtype], rows, f, k);
+    nativeAddon().swiGlu(out, x, gate.data as Float32Array | Uint16Array, up.data as Float32Array | Uint16Array, DTYPE_CODE[gate.dtype], rows, f, k);
   },
 
   siluMul(out, gate, up, n) {
@@ -123,6 +160,11 @@ export function getThreads(): number {
 /** The instruction set the kernels run with now ('portable', 'avx2' or 'avx512'). */
 export function isa(): IsaName {
   return nativeAddon().isa();
+}
+
+/** The instruction set of the quantized products now ('portable', 'avx2' or 'avx512-vnni'; follows `isa`). */
+export function quantIsa(): string {
+  return nativeAddon().quantIsa();
 }
 
 /** Instruction sets this CPU can run, worst to best (the best is the default). */

@@ -1,14 +1,29 @@
+import type { QuantType } from './quant/formats.js';
+import { QUANT_FORMATS } from './quant/formats.js';
+
 /**
  * Element types of stored weights. Activations are always f32; weights keep their file dtype and are
  * widened inside the kernels (bf16/f16 -> f32 with f32 accumulation), so a bf16 model costs half the
- * memory traffic of an f32 one.
+ * memory traffic of an f32 one. The quantized types (ggml's block formats, quant/formats.ts) stay in
+ * their blocks too: the kernels multiply them as integers (docs/quantization.md).
  */
-export type DType = 'f32' | 'bf16' | 'f16';
+export type FloatDType = 'f32' | 'bf16' | 'f16';
+export type DType = FloatDType | QuantType;
 
-export const DTYPE_BYTES: Record<DType, number> = { f32: 4, bf16: 2, f16: 2 };
+/** Bytes per weight (fractional for the block formats: Q4_K is 144 bytes per 256 weights). */
+export const DTYPE_BYTES: Record<DType, number> = {
+  f32: 4,
+  bf16: 2,
+  f16: 2,
+  q4_0: QUANT_FORMATS.q4_0.bytes / QUANT_FORMATS.q4_0.block,
+  q8_0: QUANT_FORMATS.q8_0.bytes / QUANT_FORMATS.q8_0.block,
+  q4_k: QUANT_FORMATS.q4_k.bytes / QUANT_FORMATS.q4_k.block,
+  q5_k: QUANT_FORMATS.q5_k.bytes / QUANT_FORMATS.q5_k.block,
+  q6_k: QUANT_FORMATS.q6_k.bytes / QUANT_FORMATS.q6_k.block,
+};
 
 /** Numeric codes shared with the native addon (native/dtype.h). */
-export const DTYPE_CODE: Record<DType, number> = { f32: 0, bf16: 1, f16: 2 };
+export const DTYPE_CODE: Record<DType, number> = { f32: 0, bf16: 1, f16: 2, q4_0: 3, q8_0: 4, q4_k: 5, q5_k: 6, q6_k: 7 };
 
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);

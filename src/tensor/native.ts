@@ -54,6 +54,13 @@ export interface NativeAddon {
   getThreads(): number;
   setThreads(n: number): void;
   readBandwidthGBs(megabytes: number, reps: number): number;
+  /**
+   * y[rows, n] = x[rows, k] · Wᵀ with W the blocks of a quantized dtype (code as DTYPE_CODE), or the
+   * fused SwiGLU silu(x · Wᵀ) * (x · Upᵀ) when `up` is given (same dtype and shape).
+   */
+  quantMatmul(y: Float32Array, x: Float32Array, w: Uint8Array, wDtype: number, rows: number, n: number, k: number, up: Uint8Array | null): void;
+  /** The quantized kernels' instruction set now: 'portable', 'avx2' or 'avx512-vnni'. */
+  quantIsa(): string;
   /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */
   mapFile(path: string): ArrayBuffer;
   /** The expert store's slot arena and I/O threads (native/expert-io.h; wrapped by src/memory/expert-store.ts). */

@@ -1,6 +1,6 @@
 import type { Backend } from './backend.js';
 import type { Weight } from './weight.js';
-import { weightAt } from './weight.js';
+import { readRows, weightAt } from './weight.js';
 
 /**
  * The reference backend: obvious loops, float64 accumulation. It is the specification the native
@@ -11,10 +11,13 @@ export const refBackend: Backend = {
 
   matmul(y, x, w, rows, bias) {
     const [n, k] = w.shape as [number, number];
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < n; j++) {
+    // one weight row widened (or dequantized, for the block formats) at a time
+    const row = new Float32Array(k);
+    for (let j = 0; j < n; j++) {
+      readRows(w, j, 1, row);
+      for (let r = 0; r < rows; r++) {
         let acc = bias ? weightAt(bias, j) : 0;
-        for (let i = 0; i < k; i++) acc += x[r * k + i]! * weightAt(w, j * k + i);
+        for (let i = 0; i < k; i++) acc += x[r * k + i]! * row[i]!;
         y[r * n + j] = acc;
       }
     }

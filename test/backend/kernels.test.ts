@@ -460,9 +460,9 @@ test('bad arguments are refused before the native call', () => {
   assert.throws(() => cpuBackend.rope(new Float32Array(6), 1, 1, 3, 0, 10000), { code: 'E_BAD_INPUT' });
   // The addon checks lengths itself too, so a caller bypassing cpu-backend cannot overrun memory.
   const addon = nativeAddon();
-  assert.throws(() => addon.matmul(new Float32Array(3), new Float32Array(8), w.data, 1, 1, 4, 8, null, 0), RangeError);
-  assert.throws(() => addon.matmul(new Float32Array(4), new Float32Array(8), w.data, 0, 1, 4, 8, null, 0), TypeError);
-  assert.throws(() => addon.matmul(new Float32Array(4), new Float32Array(8), w.data, 1, 1, 4, 8, new Uint16Array(3), 1), RangeError);
+  assert.throws(() => addon.matmul(new Float32Array(3), new Float32Array(8), w.data as Float32Array, 1, 1, 4, 8, null, 0), RangeError);
+  assert.throws(() => addon.matmul(new Float32Array(4), new Float32Array(8), w.data as Float32Array, 0, 1, 4, 8, null, 0), TypeError);
+  assert.throws(() => addon.matmul(new Float32Array(4), new Float32Array(8), w.data as Float32Array, 1, 1, 4, 8, new Uint16Array(3), 1), RangeError);
   assert.throws(() => addon.attention(new Float32Array(8), new Float32Array(8), new Float32Array(7), new Float32Array(8), 1, 0, 2, 2, 4, 0), RangeError);
   assert.throws(() => addon.siluMul(new Float32Array(4), new Float32Array(4), new Float32Array(4), -1), RangeError);
 });

@@ -124,7 +124,7 @@ function tensorOut(name: string, ne: number[], parts: Weight[], rule: NameRule, 
       for (const w of parts) {
         const cols = w.shape.length === 2 ? w.shape[1]! : 1;
         // bf16 -> bf16 keeps the bits; everything else goes through f32 (exact for bf16/f16 sources)
-        let data: Float32Array | Uint16Array = ggml === GgmlType.BF16 && w.dtype === 'bf16' ? w.data : toF32(w);
+        let data: Float32Array | Uint16Array = ggml === GgmlType.BF16 && w.dtype === 'bf16' ? (w.data as Uint16Array) : toF32(w);
         if (permute) data = permuteHeads(data, cols, permute, 'toGguf');
         emit(encode(data, ggml));
       }
