@@ -10,7 +10,8 @@ import { MoesaicError } from '../../src/errors.js';
 import type { Metadata } from '../../src/model/gguf/format.js';
 import { GgmlType, ValueType } from '../../src/model/gguf/format.js';
 import { permuteHeads } from '../../src/model/gguf/names.js';
-import { dequantizeQ8_0ToBf16, dequantizeQ8_0ToF32, quantizeQ8_0 } from '../../src/model/gguf/q8_0.js';
+import { dequantize } from '../../src/tensor/quant/dequantize.js';
+import { quantize } from '../../src/tensor/quant/quantize.js';
 import { parseGguf } from '../../src/model/gguf/reader.js';
 import type { GgufTensorOut } from '../../src/model/gguf/writer.js';
 import { writeGguf } from '../../src/model/gguf/writer.js';
@@ -160,9 +161,9 @@ describe('Q8_0', () => {
   for (let i = 96; i < 128; i++) x[i] = i === 96 ? 127 : (i - 96) + 0.5; // d = 1: q = x rounded half away from 0
   x[100] = -4.5;
   const q = new Uint8Array((128 / 32) * 34);
-  quantizeQ8_0(x, q);
+  quantize('q8_0', x, 0, 128, q);
   const back = new Float32Array(128);
-  dequantizeQ8_0ToF32(q, back);
+  dequantize('q8_0', q, 0, 128, back);
 
   test('layout: f16 scale = max|x|/127, then 32 int8', () => {
     const dv = new DataView(q.buffer);
@@ -183,14 +184,6 @@ describe('Q8_0', () => {
         // half a step, plus the f16 rounding of the scale (relative 2^-11) times |q| <= 127
         assert.ok(Math.abs(back[k]! - x[k]!) <= d / 2 + 127 * d * 2 ** -11 + 1e-12, `element ${k}: ${back[k]} vs ${x[k]}`);
       }
-    }
-  });
-
-  test('the bf16 dequantisation is the f32 one rounded', () => {
-    const bf = new Uint16Array(128);
-    dequantizeQ8_0ToBf16(q, bf);
-    for (let i = 0; i < 128; i++) {
-      assert.ok(Math.abs(bf16ToF32(bf[i]!) - back[i]!) <= Math.abs(back[i]!) * 2 ** -8, `element ${i}`);
     }
   });
 });

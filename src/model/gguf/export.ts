@@ -13,13 +13,16 @@ import type { ExportType } from './metadata.js';
 import { ggufModelMetadata, llamaCppCaveats } from './metadata.js';
 import type { NameRule } from './names.js';
 import { fillName, GGUF_ARCH, NAME_RULES, permuteHeads } from './names.js';
-import { Q8_0_BLOCK, Q8_0_BLOCK_BYTES, quantizeQ8_0 } from './q8_0.js';
+import { quantize } from '../../tensor/quant/quantize.js';
+import { quantRowBytes, quantTypeOfGgml } from '../../tensor/quant/formats.js';
+import { numel } from '../../tensor/weight.js';
+import { ggmlOf, mixType, QUANT_MIXES } from './quant-mix.js';
 import { parseGguf } from './reader.js';
 import { ggufTokenizerMetadata } from './tokenizer.js';
 import type { GgufTensorOut } from './writer.js';
 import { writeGguf } from './writer.js';
 
-export const EXPORT_TYPES: readonly ExportType[] = ['f32', 'bf16', 'q8_0'];
+export const EXPORT_TYPES: readonly ExportType[] = ['f32', 'bf16', ...QUANT_MIXES];
 
 export interface ExportOptions {
   /** a Hugging Face folder (or a GGUF file: its tokenizer keys are copied) */
@@ -42,7 +45,7 @@ export interface ExportReport {
 /**
  * Write a checkpoint as a GGUF llama.cpp loads: its metadata keys, its tensor names, experts merged
  * into 3-D tensors, q/k rows permuted for the `llama` architecture, norms, biases and routers in f32,
- * the big matrices in f32, bf16 or Q8_0.
+ * the big matrices in f32, bf16, or a quantized mix with llama.cpp's per-tensor types (quant-mix.ts).
  */
 export function exportGguf(o: ExportOptions): ExportReport {
   const ckpt = openCheckpoint(o.model, o.mapFile);
@@ -100,7 +103,7 @@ function planTensors(cfg: ModelConfig, store: TensorStore, type: ExportType): Gg
     if (name === 'lm_head.weight' && cfg.tieEmbeddings) return; // llama.cpp reuses token_embd when output is absent
     const w = store.optional(name);
     if (!w) return;
-    const ne = rule.row ? [w.data.length] : [...w.shape].reverse();
+    const ne = rule.row ? [numel(w.shape)] : [...w.shape].reverse();
     out.push(tensorOut(fillName(rule.gguf, layer), ne, [w], rule, cfg, type));
   };
   add(global.find((r) => r.gguf === 'token_embd.weight')!, -1);
@@ -114,7 +117,7 @@ function tensorOut(name: string, ne: number[], parts: Weight[], rule: NameRule, 
   let ggml: number;
   if (rule.f32 || ne.length === 1 || type === 'f32') ggml = GgmlType.F32;
   else if (type === 'bf16') ggml = GgmlType.BF16;
-  else ggml = ne[0]! % Q8_0_BLOCK === 0 ? GgmlType.Q8_0 : GgmlType.F32; // Q8_0 needs whole blocks per row
+  else ggml = ggmlOf(mixType(type, name, ne[0]!, cfg));
   const permute = GGUF_ARCH[cfg.arch.name].permuteQk && rule.permute ? (rule.permute === 'q' ? cfg.numHeads : cfg.numKvHeads) : 0;
   return {
     name,
@@ -126,16 +129,17 @@ function tensorOut(name: string, ne: number[], parts: Weight[], rule: NameRule, 
         // bf16 -> bf16 keeps the bits; everything else goes through f32 (exact for bf16/f16 sources)
         let data: Float32Array | Uint16Array = ggml === GgmlType.BF16 && w.dtype === 'bf16' ? (w.data as Uint16Array) : toF32(w);
         if (permute) data = permuteHeads(data, cols, permute, 'toGguf');
-        emit(encode(data, ggml));
+        emit(encode(data, ggml, cols));
       }
     },
   };
 }
 
-function encode(data: Float32Array | Uint16Array, ggml: number): Uint8Array {
-  if (ggml === GgmlType.Q8_0) {
-    const q = new Uint8Array((data.length / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES);
-    quantizeQ8_0(data as Float32Array, q);
+function encode(data: Float32Array | Uint16Array, ggml: number, cols: number): Uint8Array {
+  const quant = quantTypeOfGgml(ggml);
+  if (quant) {
+    const q = new Uint8Array((data.length / cols) * quantRowBytes(quant, cols));
+    quantize(quant, data as Float32Array, 0, data.length, q);
     return q;
   }
   if (ggml === GgmlType.BF16 && data instanceof Float32Array) {

@@ -1,3 +1,5 @@
+import { QUANT_FORMATS } from '../../tensor/quant/formats.js';
+
 /**
  * The GGUF container format (llama.cpp's weight file), as far as moesaic reads and writes it.
  *
@@ -42,11 +44,18 @@ export interface MetaValue {
 }
 export type Metadata = Map<string, MetaValue>;
 
-/** Tensor element types (ggml_type). moesaic decodes F32, F16, BF16 and Q8_0; the rest are named for errors. */
+/**
+ * Tensor element types (ggml_type). moesaic reads F32, F16, BF16 and the block formats Q4_0, Q8_0, Q4_K,
+ * Q5_K, Q6_K (src/tensor/quant/formats.ts); the rest are named for errors.
+ */
 export enum GgmlType {
   F32 = 0,
   F16 = 1,
+  Q4_0 = 2,
   Q8_0 = 8,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
   BF16 = 30,
 }
 
@@ -61,12 +70,12 @@ export function ggmlTypeName(type: number): string {
   return GGML_TYPE_NAMES[type] ?? `unknown type id ${type}`;
 }
 
-/** Elements per block and bytes per block of the types moesaic decodes. */
+/** Elements per block and bytes per block of the types moesaic reads. */
 export const BLOCK: Readonly<Record<number, { elems: number; bytes: number }>> = {
   [GgmlType.F32]: { elems: 1, bytes: 4 },
   [GgmlType.F16]: { elems: 1, bytes: 2 },
   [GgmlType.BF16]: { elems: 1, bytes: 2 },
-  [GgmlType.Q8_0]: { elems: 32, bytes: 34 },
+  ...Object.fromEntries(Object.values(QUANT_FORMATS).map((f) => [f.ggml, { elems: f.block, bytes: f.bytes }])),
 };
 
 export function isDecodable(type: number): boolean {
@@ -82,7 +91,7 @@ export function tensorBytes(type: number, ne: readonly number[]): number {
 }
 
 /** general.file_type values (llama_ftype) for the exports moesaic writes. */
-export const FILE_TYPE = { f32: 0, f16: 1, q8_0: 7, bf16: 32 } as const;
+export const FILE_TYPE = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k_m: 15, q5_k_m: 17, q6_k: 18, bf16: 32 } as const;
 
 /** tokenizer.ggml.token_type values (llama_token_type). */
 export enum TokenType {

@@ -3,6 +3,7 @@ import type { ArchName } from '../architectures.js';
 import { ARCHS } from '../architectures.js';
 import type { ModelConfig } from '../config.js';
 import type { Metadata, MetaValue } from './format.js';
+import type { QuantMix } from './quant-mix.js';
 import { FILE_TYPE, metaArray, metaNumber, metaString, ValueType } from './format.js';
 import { GGUF_ARCH } from './names.js';
 import type { GgufFile } from './reader.js';
@@ -128,7 +129,8 @@ export function configFromGguf(file: GgufFile): Record<string, unknown> {
   return raw;
 }
 
-export type ExportType = 'f32' | 'bf16' | 'q8_0';
+/** The export's type: float, or a quantized mix (quant-mix.ts). */
+export type ExportType = 'f32' | 'bf16' | QuantMix;
 
 const u32 = (value: number): MetaValue => ({ type: ValueType.U32, value });
 const f32 = (value: number): MetaValue => ({ type: ValueType.F32, value: Math.fround(value) });
@@ -146,7 +148,7 @@ export function ggufModelMetadata(cfg: ModelConfig, name: string, type: ExportTy
   m.set('general.architecture', str(p));
   m.set('general.name', str(name));
   m.set('general.file_type', u32(FILE_TYPE[type]));
-  if (type === 'q8_0') m.set('general.quantization_version', u32(2));
+  if (type !== 'f32' && type !== 'bf16') m.set('general.quantization_version', u32(2));
   m.set('general.alignment', u32(32));
   m.set(`${p}.vocab_size`, u32(cfg.vocabSize));
   m.set(`${p}.context_length`, u32(cfg.maxPositions));

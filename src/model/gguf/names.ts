@@ -95,7 +95,7 @@ export const GGUF_ARCH: Readonly<Record<ArchName, { name: string; permuteQk: boo
   olmoe: { name: 'olmoe', permuteQk: false },
 };
 
-type Rows = Float32Array | Uint16Array;
+type Rows = Float32Array | Uint16Array | Uint8Array;
 
 /**
  * llama.cpp's converter reorders each head's rows of q_proj / k_proj so that its interleaved rotary

@@ -4,17 +4,18 @@ import type { Weight } from '../../tensor/weight.js';
 import type { ModelConfig } from '../config.js';
 import { GgmlType, ggmlTypeName } from './format.js';
 import { fillName, GGUF_ARCH, permuteHeads, resolveGgufName } from './names.js';
-import { dequantizeQ8_0ToBf16 } from './q8_0.js';
+import { quantRowBytes, quantTypeOfGgml } from '../../tensor/quant/formats.js';
 import type { GgufFile, GgufTensorInfo } from './reader.js';
 
-type Data = Float32Array | Uint16Array;
+type Data = Float32Array | Uint16Array | Uint8Array;
 
 /**
  * The tensors of a GGUF under their Hugging Face names and shapes. F32 / F16 / BF16 data are typed
- * views into the mapped file (zero-copy, copied only if the file misaligns them); merged expert tensors
- * are split into per-expert subarray views of the same memory. Copies are made only where the bytes
- * must change: Q8_0 tensors are dequantised to bf16 at load, and for the `llama` architecture the q/k
- * rows are un-permuted (attention projections are a small part of an MoE model).
+ * views into the mapped file (zero-copy, copied only if the file misaligns them); quantized tensors
+ * (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) are Uint8Array views of their blocks, never dequantized; merged expert
+ * tensors are split into per-expert subarray views of the same memory, so an expert is a contiguous
+ * byte range of the file. The only copies: for the `llama` architecture the q/k rows are un-permuted
+ * (whole rows move, so blocks stay intact; attention projections are a small part of an MoE model).
  */
 export function ggufWeights(file: GgufFile, buf: ArrayBuffer, cfg: ModelConfig): Map<string, Weight> {
   const out = new Map<string, Weight>();
@@ -31,7 +32,7 @@ export function ggufWeights(file: GgufFile, buf: ArrayBuffer, cfg: ModelConfig):
       // ne = [cols, rows, experts]: expert e is the contiguous block e of rows*cols elements
       const [E, rows, cols] = shape as [number, number, number];
       if (shape.length !== 3) fail('E_BAD_CHECKPOINT', `${file.path}: tensor '${info.name}' has ${shape.length} dimensions, expected 3 (cols, rows, experts)`);
-      const n = rows * cols;
+      const n = data.length / E; // elements, or bytes of blocks for a quantized type
       for (let e = 0; e < E; e++) {
         const name = fillName(hf, layer, e);
         out.set(name, { name, dtype, shape: [rows, cols], data: data.subarray(e * n, (e + 1) * n) });
@@ -41,19 +42,21 @@ export function ggufWeights(file: GgufFile, buf: ArrayBuffer, cfg: ModelConfig):
     if (permute && rule.permute) {
       const nHead = rule.permute === 'q' ? cfg.numHeads : cfg.numKvHeads;
       const cols = shape.length === 2 ? shape[1]! : 1;
-      if ((data.length / cols) % (2 * nHead) !== 0) {
-        fail('E_BAD_CHECKPOINT', `${file.path}: tensor '${info.name}' has ${data.length / cols} rows, not a whole number of ${nHead} heads`);
+      // a row's elements, or a quantized row's bytes: rows move whole
+      const rowLen = data instanceof Uint8Array ? data.length / (shape.length === 2 ? shape[0]! : 1) : cols;
+      if ((data.length / rowLen) % (2 * nHead) !== 0) {
+        fail('E_BAD_CHECKPOINT', `${file.path}: tensor '${info.name}' has ${data.length / rowLen} rows, not a whole number of ${nHead} heads`);
       }
-      data = permuteHeads(data, cols, nHead, 'toHf');
+      data = permuteHeads(data, rowLen, nHead, 'toHf');
     }
     const name = fillName(hf, layer, Math.max(expert, 0));
-    const hfShape = rule.row ? [1, data.length] : shape;
+    const hfShape = rule.row ? [1, info.ne.reduce((a, b) => a * b, 1)] : shape;
     out.set(name, { name, dtype, shape: hfShape, data });
   }
   return out;
 }
 
-/** The tensor's elements as a typed array: a view for float types, bf16 bits for Q8_0. */
+/** The tensor's data as a view: elements for float types, the blocks' bytes for a quantized type. */
 function decode(file: GgufFile, buf: ArrayBuffer, info: GgufTensorInfo): { dtype: DType; data: Data } {
   const n = info.ne.reduce((a, b) => a * b, 1);
   switch (info.type) {
@@ -63,16 +66,17 @@ function decode(file: GgufFile, buf: ArrayBuffer, info: GgufTensorInfo): { dtype
       return { dtype: 'f16', data: view(buf, info.offset, n, 2) as Uint16Array };
     case GgmlType.BF16:
       return { dtype: 'bf16', data: view(buf, info.offset, n, 2) as Uint16Array };
-    case GgmlType.Q8_0: {
-      const out = new Uint16Array(n);
-      dequantizeQ8_0ToBf16(new Uint8Array(buf, info.offset, info.bytes), out);
-      return { dtype: 'bf16', data: out };
+    default: {
+      const quant = quantTypeOfGgml(info.type);
+      if (!quant) {
+        fail(
+          'E_BAD_CHECKPOINT',
+          `${file.path}: tensor '${info.name}' has type ${ggmlTypeName(info.type)}; moesaic reads F32, F16, BF16, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K GGUF tensors (files quantized as Q4_0, Q8_0, Q4_K_S/M, Q5_K_S/M or Q6_K)`,
+        );
+      }
+      const bytes = (n / info.ne[0]!) * quantRowBytes(quant, info.ne[0]!);
+      return { dtype: quant, data: new Uint8Array(buf, info.offset, bytes) };
     }
-    default:
-      fail(
-        'E_BAD_CHECKPOINT',
-        `${file.path}: tensor '${info.name}' has type ${ggmlTypeName(info.type)}; moesaic reads F32, F16, BF16 and Q8_0 GGUF tensors (re-quantise to Q8_0 or convert to F16/BF16)`,
-      );
   }
 }
 
