@@ -13,6 +13,7 @@ import { resolveRunOptions } from '../options/run-options.js';
 import type { SequenceOptions } from './sequence.js';
 import { Sequence } from './sequence.js';
 import type { TextTokenizer } from './tokenizer.js';
+import { quantizeStore } from './gguf/quantize-store.js';
 import { Transformer } from './transformer.js';
 import { EpRuntime, checkParallelOptions, defaultRankThreads, worldIfParallel } from '../parallel/ep-runtime.js';
 
@@ -68,7 +69,7 @@ export class Model {
     checkParallelOptions(opts, comm !== null);
     const backend: Backend = await getBackend(opts.backend, opts.threads ?? (comm ? defaultRankThreads() : undefined));
     const { config, tensors, tokenizer } = openCheckpoint(dir, await fileMapper(opts.backend));
-    const weights = resolveWeights(config, tensors);
+    const weights = resolveWeights(config, opts.quantize ? quantizeStore(config, tensors, opts.quantize) : tensors);
     const router = routerForConfig(config, opts.router);
     const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });
     const ep = comm ? await EpRuntime.create(comm, weights, policy, opts) : undefined;

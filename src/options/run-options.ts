@@ -3,6 +3,8 @@ import { Option } from 'commander';
 import { choiceArg, floatArg, inputFileArg, intArg } from '../cli/parse.js';
 import { EP_MODES, EP_PLACEMENTS } from '../parallel/expert-map.js';
 import { DISPATCH_POLICY_NAMES } from '../moe/policies.js';
+import type { QuantMix } from '../model/gguf/quant-mix.js';
+import { QUANT_MIXES } from '../model/gguf/quant-mix.js';
 import { ROUTER_NAMES } from '../moe/routers.js';
 import type { BackendName } from '../tensor/backends.js';
 import { BACKEND_NAMES } from '../tensor/backends.js';
@@ -31,6 +33,7 @@ export const RUN_OPTIONS = [
   spec({ key: 'capacityFactor', flag: '--capacity-factor <c>', help: 'static gating: slots per expert = ceil(C * tokens) (default 1)', parse: floatArg('--capacity-factor', 1e-6, 1e6) }),
   spec({ key: 'blockSize', flag: '--block-size <rows>', help: 'megablocks gating: rows per block (default 16)', parse: intArg('--block-size', 1, 4096) }),
   spec({ key: 'router', flag: '--router <name>', help: `override the routing function: ${ROUTER_NAMES.join('|')}`, parse: choiceArg('--router', ROUTER_NAMES) }),
+  spec({ key: 'quantize', flag: '--quantize <type>', help: `quantize the weights in memory at load: ${QUANT_MIXES.join('|')} (llama.cpp's tensor mix)`, parse: choiceArg<QuantMix>('--quantize', QUANT_MIXES) }),
   // expert parallelism (docs/parallel.md); --ranks and --hostfile are read by the launcher
   spec({ key: 'ranks', flag: '--ranks <n>', help: 'run as N expert-parallel MPI ranks (starts mpirun; mpirun -np N moesaic ... works too)', parse: intArg('--ranks', 1, 4096) }),
   spec({ key: 'hostfile', flag: '--hostfile <file>', help: "mpirun's hostfile: run the ranks on several hosts", parse: inputFileArg('--hostfile') }),

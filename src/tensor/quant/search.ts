@@ -29,34 +29,40 @@ export function symmetricScale(x: Float32Array, at: number, n: number, nmax: num
     L.fill(0, 0, n);
     return 0;
   }
-  const fit = (iscale: number, store: boolean): [number, number] => {
-    let sumlx = 0;
-    let suml2 = 0;
-    for (let i = 0; i < n; i++) {
-      const v = x[at + i]!;
-      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * v)));
-      if (store) L[i] = l + nmax;
-      const w = v * v;
-      sumlx += w * v * l;
-      suml2 += w * l * l;
-    }
-    return [sumlx, suml2];
-  };
-  let [sumlx, suml2] = fit(-nmax / max, true);
+  let iscale = -nmax / max;
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[at + i]!;
+    const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * v)));
+    L[i] = l + nmax;
+    sumlx += v * v * v * l;
+    suml2 += v * v * l * l;
+  }
   let scale = suml2 ? sumlx / suml2 : 0;
   let best = scale * sumlx;
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
-    const iscale = -(nmax + 0.1 * is) / max;
-    [sumlx, suml2] = fit(iscale, false);
+    iscale = -(nmax + 0.1 * is) / max;
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const v = x[at + i]!;
+      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * v)));
+      sumlx += v * v * v * l;
+      suml2 += v * v * l * l;
+    }
     if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      fit(iscale, true);
+      for (let i = 0; i < n; i++) L[i] = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[at + i]!))) + nmax;
       scale = sumlx / suml2;
       best = scale * sumlx;
     }
   }
   return scale;
 }
+
+/** Trial codes of asymmetricScale (rewritten on every call; holds nothing between calls). */
+const AUX = new Uint8Array(32);
 
 /**
  * Asymmetric codes L[i] in [0, nmax] and (scale, min) with x ≈ scale·L - min, minimising Σ w(x - ...)²
@@ -101,7 +107,7 @@ export function asymmetricScale(
     L[i] = Math.max(0, Math.min(nmax, nearestInt(iscale * (v - min))));
     bestError += (av + Math.abs(v)) * (scale * L[i]! + min - v) ** 2;
   }
-  const aux = new Uint8Array(n);
+  const aux = AUX.length >= n ? AUX : new Uint8Array(n);
   for (let is = 0; is <= nstep; is++) {
     iscale = (rmin + rdelta * is + nmax) / (max - min);
     let sumL = 0;
