@@ -64,7 +64,7 @@ void chunk(void* ctx, size_t c, float* scratch) {
 // Activation codes of the current call, grown only (one call at a time: the pool serialises jobs).
 struct ActBuffers {
   std::vector<int8_t> q;
-  std::vector<float> lane, sum;
+  std::vector<float> dx, qs16;
 };
 
 }  // namespace
@@ -78,11 +78,11 @@ void runQuantMatmul(const QuantMatmulArgs& a, const float* x) {
   const size_t elems = a.rows * a.k;
   if (buf.q.size() < elems) {
     buf.q.resize(elems);
-    buf.lane.resize(elems / 4);
-    buf.sum.resize(elems / 16);
+    buf.dx.resize(elems / 32);
+    buf.qs16.resize(elems / 16);
   }
-  t->quantizeActs(x, a.rows, a.k, buf.q.data(), buf.lane.data(), buf.sum.data());
-  Job job{t, &a, {buf.q.data(), buf.lane.data(), buf.sum.data()}, 0};
+  t->quantizeActs(x, a.rows, a.k, buf.q.data(), buf.dx.data(), buf.qs16.data());
+  Job job{t, &a, {buf.q.data(), buf.dx.data(), buf.qs16.data()}, 0};
   // A part is worth a thread from 2^16 multiply-adds on (as the float kernels); chunks are handed out
   // four per thread through the pool's counter.
   const size_t work = a.rows * a.n * a.k * (a.up ? 2 : 1);
@@ -90,8 +90,7 @@ void runQuantMatmul(const QuantMatmulArgs& a, const float* x) {
   const size_t parts = std::max<size_t>(1, std::min({threads, work >> 16, a.n}));
   const size_t chunks = parts == 1 ? 1 : std::min(a.n, parts * 4);
   job.chunk = (a.n + chunks - 1) / chunks;
-  const size_t rows = std::min(a.rows, (256 * 1024) / (a.k * 9 / 4 + 1) + 1);
-  sharedPool().run((a.n + job.chunk - 1) / job.chunk, chunk, &job, quantScratchFloats(a.k, rows));
+  sharedPool().run((a.n + job.chunk - 1) / job.chunk, chunk, &job, quantScratchFloats(a.k));
 }
 
 }  // namespace moesaic

@@ -62,13 +62,9 @@ inline void k4ScaleMin(const uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
-// Whether this ISA's dot takes Q8_0's codes signed (AVX2: |w| · sign(x, w) keeps vpmaddubsw from
-// saturating) or shifted to unsigned u = w + 128 with an offset of 128·d (VNNI's vpdpbusd and plain C).
-#if defined(MOESAIC_Q_AVX2)
-constexpr bool kSignedQ8 = true;
-#else
+#if !defined(MOESAIC_Q_VNNI) && !defined(MOESAIC_Q_AVX2)
+// Q8_0's codes are shifted to unsigned u = w + 128 with an offset of 128·d.
 constexpr bool kSignedQ8 = false;
-#endif
 
 // Unpack one weight row of k weights into codes u[k], lane scales lane[k/4] and group offsets off[k/16].
 // Returns whether the codes are signed (Q8_0 on AVX2), else unsigned.
@@ -149,63 +145,27 @@ bool unpackRow(int dtype, const uint8_t* src, size_t k, uint8_t* u, float* lane,
   }
 }
 
-// Σ_g off[g] · sum[g] over k/16 groups.
-inline float offsetDot(const float* off, const float* sum, size_t groups) {
-  float s = 0;
-  for (size_t g = 0; g < groups; g++) s += off[g] * sum[g];
-  return s;
-}
+// ---------------------------------------------------------------------------------------------
+// The generic path (plain C): unpack a weight row (above), then one dot product per activation row.
+// ---------------------------------------------------------------------------------------------
 
-// One weight row (unpacked) against one activation row.
-float dotRow(const uint8_t* u, const float* wl, const float* off, bool isSigned, const int8_t* q,
-             const float* xl, const float* xs, size_t k) {
-  size_t i = 0;
+// One weight row (unpacked) against one activation row: Σ over 4-code lanes of the integer sum times
+// the lane's weight scale and the activations' block scale, minus Σ_g offset_g · dx · Σ q.
+float dotUnpacked(const uint8_t* u, const float* wl, const float* off, bool isSigned, const int8_t* q,
+                  const float* dx, const float* qs16, size_t k) {
   float total = 0;
-#if defined(MOESAIC_Q_VNNI)
-  (void)isSigned;
-  __m512 acc = _mm512_setzero_ps();
-  for (; i + 64 <= k; i += 64) {
-    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(u + i), _mm512_loadu_si512(q + i));
-    __m512 s = _mm512_mul_ps(_mm512_loadu_ps(wl + i / 4), _mm512_loadu_ps(xl + i / 4));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc);
-  }
-  if (i + 32 <= k) {
-    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256((const __m256i*)(u + i)),
-                                    _mm256_loadu_si256((const __m256i*)(q + i)));
-    __m256 s = _mm256_mul_ps(_mm256_loadu_ps(wl + i / 4), _mm256_loadu_ps(xl + i / 4));
-    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(p), s);
-    acc = _mm512_add_ps(acc, _mm512_insertf32x8(_mm512_setzero_ps(), t, 0));
-    i += 32;
-  }
-  total = _mm512_reduce_add_ps(acc);
-#elif defined(MOESAIC_Q_AVX2)
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc = _mm256_setzero_ps();
-  for (; i + 32 <= k; i += 32) {
-    __m256i w = _mm256_loadu_si256((const __m256i*)(u + i));
-    __m256i x = _mm256_loadu_si256((const __m256i*)(q + i));
-    if (isSigned) {
-      x = _mm256_sign_epi8(x, w);
-      w = _mm256_sign_epi8(w, w);
-    }
-    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
-    __m256 s = _mm256_mul_ps(_mm256_loadu_ps(wl + i / 4), _mm256_loadu_ps(xl + i / 4));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, acc);
-  }
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  total = _mm_cvtss_f32(h);
-#endif
-  for (; i < k; i += 4) {
+  for (size_t i = 0; i < k; i += 4) {
     int32_t s = 0;
     for (int t = 0; t < 4; t++) s += (isSigned ? (int32_t)(int8_t)u[i + t] : (int32_t)u[i + t]) * q[i + t];
-    total += (float)s * (wl[i / 4] * xl[i / 4]);
+    total += (float)s * (wl[i / 4] * dx[i / 32]);
   }
-  return total - offsetDot(off, xs, k / 16);
+  float offset = 0;
+  for (size_t g = 0; g < k / 16; g++) offset += off[g] * dx[g / 2] * qs16[g];
+  return total - offset;
 }
+#endif
 
-void quantizeActs(const float* x, size_t rows, size_t k, int8_t* q, float* lane, float* sum) {
+void quantizeActs(const float* x, size_t rows, size_t k, int8_t* q, float* dx, float* qs16) {
   for (size_t b = 0; b < rows * k / 32; b++) {
     const float* xb = x + 32 * b;
     float amax = 0;
@@ -217,45 +177,234 @@ void quantizeActs(const float* x, size_t rows, size_t k, int8_t* q, float* lane,
     for (int i = 0; i < 32; i++) qb[i] = (int8_t)nearbyintf(xb[i] * id);
     for (int i = 0; i < 16; i++) s0 += qb[i];
     for (int i = 16; i < 32; i++) s1 += qb[i];
-    for (int l = 0; l < 8; l++) lane[8 * b + l] = d;
-    sum[2 * b] = d * (float)s0;
-    sum[2 * b + 1] = d * (float)s1;
+    dx[b] = d;
+    qs16[2 * b] = (float)s0;
+    qs16[2 * b + 1] = (float)s1;
   }
 }
 
-// Rows of activations handled per pass over a column range: their codes and lane scales (2.25 bytes
-// per element) stay in L2 while each unpacked weight row is reused for all of them.
-size_t rowTile(size_t k) {
-  const size_t t = (256 * 1024) / (k * 9 / 4 + 1);
-  return t < 1 ? 1 : t;
+
+#if defined(MOESAIC_Q_VNNI) || defined(MOESAIC_Q_AVX2)
+// ---------------------------------------------------------------------------------------------
+// The x86 path: no unpacked copy. Each 32 weights are decoded in registers into unsigned codes (the
+// 32 that meet one 32-activation block), multiplied as integers with up to 4 activation rows, and
+// scaled once per 32 (per 16 for Q6_K) with scale · dx; the offsets are subtracted per sub-block with
+// the activations' integer sums.
+// ---------------------------------------------------------------------------------------------
+
+// 8 lanes of Σ_4 u·x (u unsigned codes, x signed int8).
+inline __m256i idot(__m256i u, __m256i x) {
+#if defined(MOESAIC_Q_VNNI)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+#endif
+}
+
+inline float hsum(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+inline __m256i loadx(const int8_t* p) { return _mm256_loadu_si256((const __m256i*)p); }
+
+// Activation row r of the call, offset to the current block.
+struct RowPtr {
+  const int8_t* q;
+  const float* dx;
+  const float* qs16;
+};
+
+template <int R>
+struct Acc {
+  __m256 v[R];
+  float off[R];
+  Acc() {
+    for (int r = 0; r < R; r++) {
+      v[r] = _mm256_setzero_ps();
+      off[r] = 0;
+    }
+  }
+  // 32 codes u against rows' codes at element e (block e/32), weight scale s (the same for all 32)
+  inline void add32(__m256i u, const RowPtr* a, size_t e, float s) {
+    for (int r = 0; r < R; r++) {
+      const __m256i p = idot(u, loadx(a[r].q + e));
+      v[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s * a[r].dx[e / 32]), v[r]);
+    }
+  }
+};
+
+template <int R>
+void dotQ4K(const uint8_t* w, size_t nb, bool five, const RowPtr* a, float* out) {
+  Acc<R> acc;
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
+  const size_t bytes = five ? 176 : 144;
+  for (size_t b = 0; b < nb; b++, w += bytes) {
+    __builtin_prefetch(w + 4 * bytes, 0, 3);
+    const float d = f16At(w), dmin = f16At(w + 2);
+    int sc[8], m[8];
+    for (int j = 0; j < 8; j++) k4ScaleMin(w + 4, j, &sc[j], &m[j]);
+    const uint8_t* qs = w + (five ? 48 : 16);
+    __m256i hb = five ? _mm256_loadu_si256((const __m256i*)(w + 16)) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+      const __m256i q = _mm256_loadu_si256((const __m256i*)(qs + 32 * c));
+      __m256i lo = _mm256_and_si256(q, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      if (five) {
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), m10));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), m10));
+        hb = _mm256_srli_epi16(hb, 2);
+      }
+      const size_t e = 256 * b + 64 * c;
+      acc.add32(lo, a, e, d * sc[2 * c]);
+      acc.add32(hi, a, e + 32, d * sc[2 * c + 1]);
+    }
+    for (int r = 0; r < R; r++) {
+      float o = 0;
+      for (int j = 0; j < 8; j++) o += (float)m[j] * a[r].dx[8 * b + j] * (a[r].qs16[16 * b + 2 * j] + a[r].qs16[16 * b + 2 * j + 1]);
+      acc.off[r] += dmin * o;
+    }
+  }
+  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+}
+
+template <int R>
+void dotQ6K(const uint8_t* w, size_t nb, const RowPtr* a, float* out) {
+  Acc<R> acc;
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+  for (size_t b = 0; b < nb; b++, w += 210) {
+    __builtin_prefetch(w + 4 * 210, 0, 3);
+    const int8_t* sc = (const int8_t*)(w + 192);
+    const float d = f16At(w + 208);
+    for (int n = 0; n < 2; n++) {
+      const __m256i qa = _mm256_loadu_si256((const __m256i*)(w + 64 * n));
+      const __m256i qb = _mm256_loadu_si256((const __m256i*)(w + 64 * n + 32));
+      const __m256i h = _mm256_loadu_si256((const __m256i*)(w + 128 + 32 * n));
+      const __m256i u[4] = {
+          _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
+          _mm256_or_si256(_mm256_and_si256(qb, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4), _mm256_and_si256(h, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
+      };
+      for (int p = 0; p < 4; p++) {
+        // 32 weights = 2 groups of 16 with their own scales: lanes 0-3 and 4-7
+        const size_t e = 256 * b + 128 * n + 32 * p;
+        const int g = 8 * n + 2 * p;
+        for (int r = 0; r < R; r++) {
+          const float dd = d * a[r].dx[e / 32];
+          const __m256 s = _mm256_set_m128(_mm_set1_ps(dd * sc[g + 1]), _mm_set1_ps(dd * sc[g]));
+          const __m256i pr = idot(u[p], loadx(a[r].q + e));
+          acc.v[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pr), s, acc.v[r]);
+        }
+      }
+    }
+    for (int r = 0; r < R; r++) {
+      float o = 0;
+      for (int g = 0; g < 16; g++) o += (float)sc[g] * a[r].dx[8 * b + g / 2] * a[r].qs16[16 * b + g];
+      acc.off[r] += 32.0f * d * o;
+    }
+  }
+  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+}
+
+template <int R>
+void dotQ8_0(const uint8_t* w, size_t nb, const RowPtr* a, float* out) {
+  Acc<R> acc;
+  for (size_t b = 0; b < nb; b++, w += 34) {
+    __builtin_prefetch(w + 8 * 34, 0, 3);
+    const float d = f16At(w);
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(w + 2));
+#if defined(MOESAIC_Q_VNNI)
+    // codes w + 128 (unsigned) and an offset of 128·d per block
+    acc.add32(_mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), a, 32 * b, d);
+    for (int r = 0; r < R; r++) acc.off[r] += 128.0f * d * a[r].dx[b] * (a[r].qs16[2 * b] + a[r].qs16[2 * b + 1]);
+#else
+    // |w| · sign(x, w): vpmaddubsw's pair sums stay below 2 · 128 · 127, no saturation
+    const __m256i au = _mm256_sign_epi8(q, q);
+    for (int r = 0; r < R; r++) {
+      const __m256i p = idot(au, _mm256_sign_epi8(loadx(a[r].q + 32 * b), q));
+      acc.v[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * a[r].dx[b]), acc.v[r]);
+    }
+#endif
+  }
+  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+}
+
+template <int R>
+void dotQ4_0(const uint8_t* w, size_t nb, const RowPtr* a, float* out) {
+  Acc<R> acc;
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  for (size_t b = 0; b < nb; b++, w += 18) {
+    __builtin_prefetch(w + 8 * 18, 0, 3);
+    const float d = f16At(w);
+    const __m128i q = _mm_loadu_si128((const __m128i*)(w + 2));
+    const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+    acc.add32(u, a, 32 * b, d);
+    for (int r = 0; r < R; r++) acc.off[r] += 8.0f * d * a[r].dx[b] * (a[r].qs16[2 * b] + a[r].qs16[2 * b + 1]);
+  }
+  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+}
+
+template <int R>
+void dotRows(int dtype, const uint8_t* w, size_t k, const RowPtr* a, float* out) {
+  switch (dtype) {
+    case kQ4_K: return dotQ4K<R>(w, k / 256, false, a, out);
+    case kQ5_K: return dotQ4K<R>(w, k / 256, true, a, out);
+    case kQ6_K: return dotQ6K<R>(w, k / 256, a, out);
+    case kQ8_0: return dotQ8_0<R>(w, k / 32, a, out);
+    case kQ4_0: return dotQ4_0<R>(w, k / 32, a, out);
+    default: return;
+  }
+}
+
+// out[i] for rows r0 .. r0 + count - 1 (count <= 4) of one weight row.
+void dotRowGroup(int dtype, const uint8_t* w, size_t k, const QuantActs& x, size_t r0, size_t count, float* out) {
+  RowPtr a[4];
+  for (size_t i = 0; i < count; i++) a[i] = {x.q + (r0 + i) * k, x.dx + (r0 + i) * (k / 32), x.qs16 + (r0 + i) * (k / 16)};
+  switch (count) {
+    case 1: return dotRows<1>(dtype, w, k, a, out);
+    case 2: return dotRows<2>(dtype, w, k, a, out);
+    case 3: return dotRows<3>(dtype, w, k, a, out);
+    default: return dotRows<4>(dtype, w, k, a, out);
+  }
+}
+#endif
+
+// Products of one weight row (j, in `w`) with activation rows [r0, r1) into res[0, r1 - r0).
+void rowProducts(const QuantMatmulArgs& a, const QuantActs& x, const uint8_t* w, size_t r0, size_t r1, float* res,
+                 float* scratch) {
+  const size_t k = a.k;
+#if defined(MOESAIC_Q_VNNI) || defined(MOESAIC_Q_AVX2)
+  (void)scratch;
+  for (size_t r = r0; r < r1; r += 4) dotRowGroup(a.wDtype, w, k, x, r, r1 - r < 4 ? r1 - r : 4, res + (r - r0));
+#else
+  uint8_t* u = (uint8_t*)scratch;
+  float* wl = scratch + k / 4;
+  float* off = wl + k / 4;
+  const bool sg = unpackRow(a.wDtype, w, k, u, wl, off);
+  for (size_t r = r0; r < r1; r++) res[r - r0] = dotUnpacked(u, wl, off, sg, x.q + r * k, x.dx + r * (k / 32), x.qs16 + r * (k / 16), k);
+#endif
 }
 
 void matmul(const QuantMatmulArgs& a, const QuantActs& x, size_t n0, size_t n1, float* scratch) {
   const size_t k = a.k;
-  uint8_t* u = (uint8_t*)scratch;
-  float* wl = scratch + k / 4;
-  float* off = wl + k / 4;
-  float* g = off + k / 16;
-  const size_t tile = rowTile(k);
+  const size_t tile = quantRowTile(k);
+  float* g = scratch + k / 4 + k / 4 + k / 16;  // [tile] gate results (the unpacked row before them)
+  float* u = g + tile;                           // [tile] up results / plain results
   for (size_t r0 = 0; r0 < a.rows; r0 += tile) {
     const size_t r1 = r0 + tile < a.rows ? r0 + tile : a.rows;
     for (size_t j = n0; j < n1; j++) {
-      const uint8_t* row = a.w + j * a.rowBytes;
-      if (j + 1 < n1) __builtin_prefetch(row + a.rowBytes, 0, 3);
-      bool sg = unpackRow(a.wDtype, row, k, u, wl, off);
-      for (size_t r = r0; r < r1; r++) {
-        float v = dotRow(u, wl, off, sg, x.q + r * k, x.lane + r * (k / 4), x.sum + r * (k / 16), k);
-        if (a.up)
-          g[r - r0] = v;
-        else
-          a.y[r * a.n + j] = v;
+      rowProducts(a, x, a.w + j * a.rowBytes, r0, r1, a.up ? g : u, scratch);
+      if (!a.up) {
+        for (size_t r = r0; r < r1; r++) a.y[r * a.n + j] = u[r - r0];
+        continue;
       }
-      if (!a.up) continue;
-      sg = unpackRow(a.wDtype, a.up + j * a.rowBytes, k, u, wl, off);
+      rowProducts(a, x, a.up + j * a.rowBytes, r0, r1, u, scratch);
       for (size_t r = r0; r < r1; r++) {
         const float gv = g[r - r0];
-        const float uv = dotRow(u, wl, off, sg, x.q + r * k, x.lane + r * (k / 4), x.sum + r * (k / 16), k);
-        a.y[r * a.n + j] = gv / (1.0f + expf(-gv)) * uv;
+        a.y[r * a.n + j] = gv / (1.0f + expf(-gv)) * u[r - r0];
       }
     }
   }

@@ -17,9 +17,9 @@ namespace moesaic {
 
 // Activations of one matrix product, quantized once per call (rows x k).
 struct QuantActs {
-  const int8_t* q;   // [rows, k] codes in [-127, 127]
-  const float* lane; // [rows, k/4] the 32-block scale dx of every 4 codes
-  const float* sum;  // [rows, k/16] dx · Σ q over every 16 codes
+  const int8_t* q;      // [rows, k] codes in [-127, 127]
+  const float* dx;      // [rows, k/32] the scale of every 32 codes
+  const float* qs16;    // [rows, k/16] Σ q over every 16 codes (exact integers, as floats)
 };
 
 // y[rows, n] = x · Wᵀ, or with `up` the fused SwiGLU out = silu(x · Wᵀ) * (x · Upᵀ). W and Up are
@@ -36,13 +36,21 @@ struct QuantMatmulArgs {
 struct QuantKernels {
   const char* name;
   // Quantize x[rows, k] (k a multiple of 32) into the activation buffers.
-  void (*quantizeActs)(const float* x, size_t rows, size_t k, int8_t* q, float* lane, float* sum);
+  void (*quantizeActs)(const float* x, size_t rows, size_t k, int8_t* q, float* dx, float* qs16);
   // Output columns [n0, n1) for all rows. scratch: quantScratchFloats(k, rows) floats.
   void (*matmul)(const QuantMatmulArgs& a, const QuantActs& x, size_t n0, size_t n1, float* scratch);
 };
 
-// Floats of per-participant scratch a quantized product needs.
-inline size_t quantScratchFloats(size_t k, size_t rows) { return k / 4 + k / 4 + k / 16 + 2 * rows + 64; }
+// Activation rows handled per pass over a column range: their codes and scales (~1.1 bytes per element)
+// stay in L2 while each weight row is reused for all of them. A multiple of 4 (the register tile).
+inline size_t quantRowTile(size_t k) {
+  const size_t t = (256 * 1024) / (k + k / 8 + 1);
+  return t < 4 ? 4 : t - t % 4;
+}
+
+// Floats of per-participant scratch a quantized product needs: an unpacked weight row (plain C path)
+// and two row tiles of results.
+inline size_t quantScratchFloats(size_t k) { return k / 4 + k / 4 + k / 16 + 2 * quantRowTile(k) + 16; }
 
 bool isQuantDtype(int dtype);
 // Weights per block and bytes per block of a quantized dtype code.
