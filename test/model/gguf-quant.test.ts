@@ -1,7 +1,8 @@
 // Quantized GGUF end to end: a gen-model small Mixtral (dimensions multiples of 256, 8 experts) exported
 // as Q4_K_M: every tensor has the type llama.cpp's quantizer would give it, the file
 // runs on the native quantized kernels close to the reference backend on the same blocks and to the f32
-// folder, and `--quantize` at load gives exactly the file's logits.
+// folder, `--quantize` at load gives exactly the file's logits, and llama.cpp itself (when it can run
+// here) reads the file with the same logits and greedy ids (llama-crosscheck.test.ts runs every mix).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { parseGguf } from '../../src/model/gguf/reader.js';
 import { loadModel } from '../../src/model/model.js';
 import { fileMapper } from '../../src/tensor/backends.js';
 import { nativeAvailable } from '../../src/tensor/native.js';
+import { agreement, findLlamaCpp, LLAMA_LOGIT_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
 import { removeDir, rowRelErr, tempDir } from '../reference/harness.js';
 
 const IDS = [1, 17, 300, 42, 511, 7, 7, 2];
@@ -68,5 +70,19 @@ describe('quantized GGUF (gen-model small mixtral)', { skip: nativeAvailable() ?
     const mem = (await loadModel(dir, { quantize: 'q4_k_m' })).logits(IDS);
     const file = (await loadModel(q4km)).logits(IDS);
     assert.equal(maxRelErr(mem, file), 0);
+  });
+
+  test('llama.cpp reads the Q4_K_M file: same logits within tolerance, 32 equal greedy ids', async (t) => {
+    const llama = findLlamaCpp();
+    if (typeof llama === 'string') return t.skip(llama);
+    const prompt = [1, 17, 300, 42, 511, 7, 7, 2, 1000, 64, 9, 1999];
+    const model = await loadModel(q4km);
+    const ids: number[] = [];
+    for await (const tok of model.generate(prompt, { maxTokens: 32, stopAtEos: false })) ids.push(tok.id);
+    const theirs = runLlamaCpp(llama, q4km, prompt, 32, model.config.vocabSize, root);
+    const { err, agree } = agreement({ ids, logits: model.logits(prompt)[prompt.length - 1]! }, theirs);
+    console.log(`# q4_k_m vs llama.cpp: logits ${err.toExponential(2)}, greedy ids agree ${agree}/32`);
+    assert.ok(err <= LLAMA_LOGIT_TOLERANCE, `logits differ by ${err.toExponential(2)} of their range`);
+    assert.equal(agree, 32, `greedy ids agree only for ${agree} of 32`);
   });
 });

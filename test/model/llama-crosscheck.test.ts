@@ -1,0 +1,43 @@
+// Every quantized mix moesaic exports, on every family llama.cpp loads (docs/gguf.md: mixtral as
+// llama, qwen3_moe, qwen2_moe small), against llama.cpp itself: logits after the prompt within
+// LLAMA_LOGIT_TOLERANCE and 32 greedy ids equal. Minutes of work, so it runs only with
+// MOESAIC_CROSSCHECK=all; the default suite checks one Q4_K_M file (gguf-quant.test.ts).
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { generateModel } from '../../src/gen/gen-model.js';
+import { exportGguf } from '../../src/model/gguf/export.js';
+import { QUANT_MIXES } from '../../src/model/gguf/quant-mix.js';
+import { loadModel } from '../../src/model/model.js';
+import { fileMapper } from '../../src/tensor/backends.js';
+import { agreement, findLlamaCpp, LLAMA_LOGIT_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
+import { removeDir, tempDir } from '../reference/harness.js';
+
+const PROMPT = [1, 17, 300, 42, 511, 7, 7, 2, 1000, 64, 9, 1999];
+const GEN = 32;
+const enabled = process.env['MOESAIC_CROSSCHECK'] === 'all';
+const llama = enabled ? findLlamaCpp() : 'set MOESAIC_CROSSCHECK=all to run every mix and family against llama.cpp';
+const root = tempDir('moesaic-llama-xcheck-');
+after(() => removeDir(root));
+
+for (const arch of ['mixtral', 'qwen3_moe', 'qwen2_moe'] as const) {
+  describe(`llama.cpp on moesaic's quantized ${arch} exports`, { skip: typeof llama === 'string' ? llama : false }, () => {
+    for (const mix of QUANT_MIXES) {
+      test(`${mix}: logits within ${LLAMA_LOGIT_TOLERANCE}, ${GEN} greedy ids equal`, async () => {
+        const dir = join(root, arch);
+        await generateModel({ arch, size: 'small', out: dir, seed: 9, dtype: 'bf16' });
+        const file = join(root, `${arch}.${mix}.gguf`);
+        exportGguf({ model: dir, out: file, type: mix, mapFile: await fileMapper() });
+        const model = await loadModel(file);
+        const ids: number[] = [];
+        for await (const t of model.generate(PROMPT, { maxTokens: GEN, stopAtEos: false })) ids.push(t.id);
+        const ours = { ids, logits: model.logits(PROMPT)[PROMPT.length - 1]! };
+        const theirs = runLlamaCpp(llama as Exclude<typeof llama, string>, file, PROMPT, GEN, model.config.vocabSize, root);
+        const { err, agree } = agreement(ours, theirs);
+        console.log(`# ${arch} ${mix}: logits ${err.toExponential(2)}, greedy ids agree ${agree}/${GEN}`);
+        assert.ok(err <= LLAMA_LOGIT_TOLERANCE, `${arch} ${mix}: logits differ by ${err.toExponential(2)} of their range`);
+        assert.equal(agree, GEN, `${arch} ${mix}: greedy ids agree only for ${agree} of ${GEN}`);
+      });
+    }
+  });
+}
