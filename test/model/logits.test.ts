@@ -1,4 +1,4 @@
-// Whole-model correctness (issue 2): engine logits vs the independent float64 Hugging Face reference
+// Whole-model correctness: engine logits vs the independent float64 Hugging Face reference
 // (test/reference/hf-reference.ts) for every architecture, several seeds, f32 and bf16, sharded and
 // skewed checkpoints, through the CLI and the library, on both backends.
 import { after, before, describe, test } from 'node:test';
