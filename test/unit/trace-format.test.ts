@@ -105,6 +105,11 @@ test('malformed traces are E_BAD_TRACE naming the file and line', withDir(async 
   await badTrace(write('range.jsonl', [h, rec(RECORDS[0]), rec({ step: 1, layer: 1, experts: [[0, 4]] })]), /line 3: "experts"\[0\]\[1\] = 4 is not an expert id in \[0, 3\]/);
   await badTrace(write('nohdr.jsonl', [rec(RECORDS[0])]), /line 1: bad header: missing header/);
   await badTrace(write('empty.jsonl', []), /missing header/);
+  // a header of another format version is a header: say which version, not "missing header"
+  const v2 = write('v2.jsonl', [JSON.stringify({ ...HEADER, moesaic_trace: 2 }), rec(RECORDS[0])]);
+  await badTrace(v2, /line 1: bad header: trace format version 2 is not supported \(this moesaic reads version 1\)/);
+  await assert.rejects(readTrace(v2), (e: unknown) => !/missing header/.test((e as Error).message));
+  await badTrace(write('vstr.jsonl', [JSON.stringify({ ...HEADER, moesaic_trace: '1' })]), /line 1: bad header: "moesaic_trace" must be the integer format version, got "1"/);
   await badTrace(write('k.jsonl', [h, rec({ step: 0, layer: 1, experts: [[0, 1], [2]] })]), /line 2: "experts"\[1\] must be an array of top_k = 2/);
   await badTrace(write('dup.jsonl', [h, rec({ step: 0, layer: 1, experts: [[1, 2], [3, 3]] })]), /line 2: "experts"\[1\] names expert 3 twice/);
   await badTrace(write('layer.jsonl', [h, rec({ step: 0, layer: 2, experts: [[1, 2]] })]), /line 2: "layer" must be one of/);
