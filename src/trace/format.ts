@@ -40,9 +40,9 @@ export function validateHeader(h: unknown, where: string): TraceHeader {
   const bad = (msg: string): never => fail('E_BAD_TRACE', `${where}: bad header: ${msg}`);
   if (typeof h !== 'object' || h === null || Array.isArray(h)) bad('not a JSON object');
   const o = h as Record<string, unknown>;
-  if (o.moesaic_trace !== 1) {
-    bad(`missing header: expected "moesaic_trace": 1 on the first line, got ${JSON.stringify(o.moesaic_trace)}`);
-  }
+  if (o.moesaic_trace === undefined) bad('missing header: expected a first line with "moesaic_trace": 1');
+  if (!isInt(o.moesaic_trace, 0)) bad(`"moesaic_trace" must be the integer format version, got ${JSON.stringify(o.moesaic_trace)}`);
+  if (o.moesaic_trace !== 1) bad(`trace format version ${o.moesaic_trace} is not supported (this moesaic reads version 1)`);
   if (typeof o.model !== 'string') bad('"model" must be a string');
   if (!isInt(o.num_layers, 1)) bad(`"num_layers" must be a positive integer, got ${JSON.stringify(o.num_layers)}`);
   const L = o.num_layers as number;
