@@ -19,7 +19,7 @@ function f(v: number | null | undefined, digits = 3): string {
  * and more digits would only make the file larger (a trace's sampling error is far bigger).
  */
 export function analysisJson(a: TraceAnalysis): string {
-  const layers = a.layers.map((l) => ({ ...l, correlation: l.correlation.map((row) => row.map((r) => Math.round(r * 1e4) / 1e4)) }));
+  const layers = a.layers.map((l) => ({ ...l, correlation: l.correlation?.map((row) => row.map((r) => Math.round(r * 1e4) / 1e4)) ?? null }));
   return JSON.stringify({ ...a, layers }) + '\n';
 }
 
@@ -46,6 +46,7 @@ export function formatAnalysisText(a: TraceAnalysis, path: string): string {
     );
   }
   lines.push('', 'most correlated expert pairs (Pearson r of per-step shares):');
+  if (a.layers.some((l) => l.correlation === null)) lines.push(`  (the full correlation matrix is left out at ${E} experts; the top pairs are exact)`);
   for (const l of a.layers) {
     const pairs = l.top_pairs.map((p) => `${p.a}-${p.b} r=${f(p.r)}`).join(', ');
     lines.push(`  layer ${l.layer}: ${pairs || 'none with r > 0'}`);

@@ -1,3 +1,4 @@
+import { fail } from '../errors.js';
 import { readTrace, type TraceHeader, type TraceRecord } from '../trace/format.js';
 
 /**
@@ -8,8 +9,12 @@ import { readTrace, type TraceHeader, type TraceRecord } from '../trace/format.j
  * temporal locality says whether a small cache of recently used experts will hit; correlation says which
  * experts fire together and so should sit on different devices (anti-correlation placement).
  *
- * One streaming pass over the trace. Per MoE layer it keeps O(E^2) running sums (for the correlations)
- * and the previous step's active set, so memory is O(layers x experts^2) whatever the trace length.
+ * One streaming pass over the trace. Per MoE layer it keeps O(E) running sums, the previous step's
+ * active set and one running sum per pair of experts that was ever active together (the correlations):
+ * a dense E x E array while layers x E^2 stays within `maxDenseEntries`, else a sparse map of the
+ * co-active pairs, bounded by `maxSparsePairs` with a clear error. Pairs never active together have a
+ * cross sum of 0, so their r is <= 0 and the top (r > 0) pairs are exact either way; the full matrix
+ * is reported only in the dense case.
  *
  * Definitions (docs/trace-analysis.md has them with worked examples):
  * - a "step" of a layer is one record of that layer with at least one token (empty records are skipped);
@@ -45,8 +50,9 @@ export interface LayerAnalysis {
   active_fraction: number | null;
   /** P(expert active at step s+1 | active at step s); null with fewer than two steps */
   locality: number | null;
-  /** [E][E] Pearson correlation of the experts' share series; 0 where a series is constant */
-  correlation: number[][];
+  /** [E][E] Pearson correlation of the experts' share series; 0 where a series is constant; null when
+   *  layers x E^2 exceeds the dense limit (the matrix would not fit; top_pairs stay exact) */
+  correlation: number[][] | null;
   /** the pairs (a < b) with the highest correlation, highest first (at most 5, r > 0 only) */
   top_pairs: Array<{ a: number; b: number; r: number }>;
 }
@@ -79,6 +85,64 @@ export function gini(values: readonly number[]): number {
   return Math.max(0, (2 * weighted) / (n * total) - (n + 1) / n);
 }
 
+/** Limits of the pairwise sums (defaults hold a few hundred MB at most). */
+export interface AnalyzeLimits {
+  /** dense E x E cross sums while layers x E^2 <= this (default 2^24 = 128 MB) */
+  maxDenseEntries?: number;
+  /** sparse case: at most this many co-active pairs over all layers (default 4,000,000) */
+  maxSparsePairs?: number;
+}
+
+const DEFAULT_LIMITS: Required<AnalyzeLimits> = { maxDenseEntries: 2 ** 24, maxSparsePairs: 4_000_000 };
+
+/** Σ_s share_i share_j for pairs i < j: dense array, or a map keyed i * E + j of the co-active pairs. */
+class PairSums {
+  private readonly dense: Float64Array | null; // [E*E] at i*E + j, i < j
+  private readonly sparse: Map<number, number> | null;
+
+  constructor(
+    private readonly E: number,
+    dense: boolean,
+    private readonly budget: { pairs: number; max: number },
+  ) {
+    this.dense = dense ? new Float64Array(E * E) : null;
+    this.sparse = dense ? null : new Map();
+  }
+
+  get isDense(): boolean {
+    return this.dense !== null;
+  }
+
+  add(i: number, j: number, v: number): void {
+    const key = i * this.E + j;
+    if (this.dense !== null) {
+      this.dense[key] += v;
+      return;
+    }
+    const old = this.sparse!.get(key);
+    if (old === undefined) {
+      if (++this.budget.pairs > this.budget.max) {
+        fail('E_BAD_TRACE', `analyze: more than ${this.budget.max} pairs of experts are active together (${this.E} experts); the correlations need one running sum per such pair, more than analyze holds`);
+      }
+      this.sparse!.set(key, v);
+    } else this.sparse!.set(key, old + v);
+  }
+
+  get(i: number, j: number): number {
+    const key = i * this.E + j;
+    return this.dense !== null ? this.dense[key] : (this.sparse!.get(key) ?? 0);
+  }
+
+  /** The co-active pairs [i, j] (i < j); in the dense case every pair. */
+  *pairs(): Generator<[number, number]> {
+    if (this.dense !== null) {
+      for (let i = 0; i < this.E; i++) for (let j = i + 1; j < this.E; j++) yield [i, j];
+    } else {
+      for (const key of this.sparse!.keys()) yield [Math.floor(key / this.E), key % this.E];
+    }
+  }
+}
+
 /** Running sums for one MoE layer. */
 class LayerAccumulator {
   readonly layer: number;
@@ -89,7 +153,7 @@ class LayerAccumulator {
   private readonly assigned: Float64Array; // [E] assignments per expert
   private readonly sum: Float64Array; // [E] Σ_s share
   private readonly sumSq: Float64Array; // [E] Σ_s share^2
-  private readonly cross: Float64Array; // [E*E] Σ_s share_i share_j, filled for i < j at i*E + j
+  private readonly cross: PairSums; // Σ_s share_i share_j for i < j
   private readonly activeSteps: Int32Array; // [E] steps where the expert was active
   private readonly minShare: Float64Array; // [E] over active steps, to detect constant series exactly
   private readonly maxShare: Float64Array; // [E]
@@ -105,14 +169,14 @@ class LayerAccumulator {
   private readonly count: Int32Array; // [E] scratch: this record's assignments
   private readonly active: Int32Array; // [E] scratch: this record's active ids, ascending
 
-  constructor(layer: number, E: number, k: number) {
+  constructor(layer: number, E: number, k: number, cross: PairSums) {
     this.layer = layer;
     this.E = E;
     this.k = k;
     this.assigned = new Float64Array(E);
     this.sum = new Float64Array(E);
     this.sumSq = new Float64Array(E);
-    this.cross = new Float64Array(E * E);
+    this.cross = cross;
     this.activeSteps = new Int32Array(E);
     this.minShare = new Float64Array(E).fill(Infinity);
     this.maxShare = new Float64Array(E).fill(-Infinity);
@@ -141,7 +205,7 @@ class LayerAccumulator {
       if (si > this.maxShare[i]!) this.maxShare[i] = si;
       for (let b = a + 1; b < n; b++) {
         const j = active[b]!;
-        this.cross[i * E + j]! += si * (count[j]! / denom);
+        this.cross.add(i, j, si * (count[j]! / denom));
       }
     }
     const inactive = E - n;
@@ -174,21 +238,18 @@ class LayerAccumulator {
     const { E, steps } = this;
     const total = this.assigned.reduce((a, b) => a + b, 0);
     const popularity = Array.from(this.assigned, (c) => (total > 0 ? c / total : 0));
-    const corr = Array.from({ length: E }, () => new Array<number>(E).fill(0));
+    const corr = this.cross.isDense ? Array.from({ length: E }, () => new Array<number>(E).fill(0)) : null;
     const pairs: Array<{ a: number; b: number; r: number }> = [];
     if (steps > 0) {
-      const mean = Array.from(this.sum, (s) => s / steps);
+      const mean = Float64Array.from(this.sum, (s) => s / steps);
       const sd = mean.map((m, e) => (this.constant(e) ? 0 : Math.sqrt(Math.max(0, this.sumSq[e]! / steps - m * m))));
-      for (let i = 0; i < E; i++) {
-        if (sd[i]! > 0) corr[i]![i] = 1;
-        for (let j = i + 1; j < E; j++) {
-          if (!(sd[i]! > 0 && sd[j]! > 0)) continue;
-          const cov = this.cross[i * E + j]! / steps - mean[i]! * mean[j]!;
-          const r = Math.min(1, Math.max(-1, cov / (sd[i]! * sd[j]!)));
-          corr[i]![j] = r;
-          corr[j]![i] = r;
-          if (r > 0) pairs.push({ a: i, b: j, r });
-        }
+      if (corr) for (let i = 0; i < E; i++) if (sd[i]! > 0) corr[i]![i] = 1;
+      for (const [i, j] of this.cross.pairs()) {
+        if (!(sd[i]! > 0 && sd[j]! > 0)) continue;
+        const cov = this.cross.get(i, j) / steps - mean[i]! * mean[j]!;
+        const r = Math.min(1, Math.max(-1, cov / (sd[i]! * sd[j]!)));
+        if (corr) corr[i]![j] = corr[j]![i] = r;
+        if (r > 0) pairs.push({ a: i, b: j, r });
       }
     }
     pairs.sort((p, q) => q.r - p.r || p.a - q.a || p.b - q.b);
@@ -214,8 +275,16 @@ class LayerAccumulator {
  * Analyses records of a trace with this header, in trace order. Accepts any (async) iterable, so tests
  * and callers holding records in memory use the same code path as files.
  */
-export async function analyzeRecords(header: TraceHeader, records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<TraceAnalysis> {
-  const acc = header.moe_layers.map((l) => new LayerAccumulator(l, header.num_experts, header.top_k));
+export async function analyzeRecords(
+  header: TraceHeader,
+  records: AsyncIterable<TraceRecord> | Iterable<TraceRecord>,
+  limits: AnalyzeLimits = {},
+): Promise<TraceAnalysis> {
+  const { maxDenseEntries, maxSparsePairs } = { ...DEFAULT_LIMITS, ...limits };
+  const E = header.num_experts;
+  const dense = header.moe_layers.length * E * E <= maxDenseEntries;
+  const budget = { pairs: 0, max: maxSparsePairs };
+  const acc = header.moe_layers.map((l) => new LayerAccumulator(l, E, header.top_k, new PairSums(E, dense, budget)));
   const byLayer = new Map(header.moe_layers.map((l, i) => [l, acc[i]!]));
   let distinctSteps = 0;
   let lastStep = NaN;

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { analyzeRecords, analyzeTrace, gini } from '../../src/analysis/analyze.js';
 import { analysisJson, formatAnalysisText, writeAnalysisFiles } from '../../src/analysis/analyze-report.js';
 import type { TraceHeader, TraceRecord } from '../../src/trace/format.js';
+import { MoesaicError } from '../../src/errors.js';
 import { rng } from '../helpers/random.js';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
@@ -67,12 +68,12 @@ test('analyzeRecords on a hand-worked trace', async () => {
   assert.deepEqual(l0!.inactive, { mean: 1.75, min: 1, max: 2 });
   close(l0!.locality!, 3 / 7);
   close(l0!.active_fraction!, 9 / 16);
-  close(l0!.correlation[0]![1]!, 3 / Math.sqrt(33));
-  close(l0!.correlation[1]![0]!, 3 / Math.sqrt(33));
-  close(l0!.correlation[2]![3]!, 1 / Math.sqrt(11));
-  close(l0!.correlation[2]![2]!, 1);
+  close(l0!.correlation![0]![1]!, 3 / Math.sqrt(33));
+  close(l0!.correlation![1]![0]!, 3 / Math.sqrt(33));
+  close(l0!.correlation![2]![3]!, 1 / Math.sqrt(11));
+  close(l0!.correlation![2]![2]!, 1);
 
-  const c = l1!.correlation;
+  const c = l1!.correlation!;
   for (let e = 0; e < 4; e++) assert.equal(c[0]![e], 0, 'a constant series correlates 0 with everything, itself included');
   close(c[1]![2]!, -0.5);
   close(l1!.locality!, 0.5);
@@ -164,13 +165,53 @@ test('streaming analysis agrees with a two-pass reference on a random trace', as
       for (let j = 0; j < E; j++) {
         if (i === j) continue;
         const r = ref.pearson(i, j);
-        close(l.correlation[i]![j]!, r, 1e-9);
+        close(l.correlation![i]![j]!, r, 1e-9);
         if (i < j && r > best.r) best = { r, a: i, b: j };
       }
     }
     assert.deepEqual([l.top_pairs[0]!.a, l.top_pairs[0]!.b], [best.a, best.b]);
     for (let p = 1; p < l.top_pairs.length; p++) assert.ok(l.top_pairs[p - 1]!.r >= l.top_pairs[p]!.r);
   });
+});
+
+test('sparse pair sums (many experts) give the dense top pairs; the matrix is left out', async () => {
+  const E = 12;
+  const k = 3;
+  const layers = [1, 3];
+  const recs = randomTrace(E, k, layers, 300, 9);
+  const dense = await analyzeRecords(header(layers, E, k), recs);
+  const sparse = await analyzeRecords(header(layers, E, k), recs, { maxDenseEntries: E * E }); // 2 layers: over it
+  assert.ok(dense.layers.every((l) => l.correlation !== null));
+  sparse.layers.forEach((l, i) => {
+    assert.equal(l.correlation, null);
+    const d = dense.layers[i]!;
+    assert.deepEqual(l.top_pairs.map((p) => [p.a, p.b]), d.top_pairs.map((p) => [p.a, p.b]));
+    l.top_pairs.forEach((p, j) => close(p.r, d.top_pairs[j]!.r, 1e-12));
+    assert.deepEqual({ ...l, correlation: null, top_pairs: [] }, { ...d, correlation: null, top_pairs: [] });
+  });
+  assert.match(formatAnalysisText(sparse, 't'), /full correlation matrix is left out at 12 experts; the top pairs are exact/);
+  assert.equal(JSON.parse(analysisJson(sparse)).layers[0].correlation, null);
+});
+
+test('a trace with 50,000 experts is analysed (sparse pairs), and a pair budget fails clearly', async () => {
+  // experts 40000 and 49999 fire together with shares that rise and fall together: r = 1
+  const E = 50_000;
+  const recs: TraceRecord[] = [1, 2, 1, 3].map((n, step) => ({
+    step,
+    layer: 0,
+    experts: [...Array.from({ length: n }, () => [40000, 49999]), ...Array.from({ length: 4 - n }, () => [7, 8])],
+  }));
+  const a = await analyzeRecords(header([0], E, 2), recs);
+  const l = a.layers[0]!;
+  assert.equal(l.correlation, null);
+  assert.equal(l.popularity.length, E);
+  // 7 and 8 fire together too (r = 1); each pair against the other is r = -1, so not a top pair
+  assert.deepEqual(l.top_pairs.map((p) => `${p.a}-${p.b}`).sort(), ['40000-49999', '7-8']);
+  for (const p of l.top_pairs) close(p.r, 1, 1e-9);
+  await assert.rejects(
+    analyzeRecords(header([0], E, 2), recs, { maxSparsePairs: 1 }),
+    (e: unknown) => e instanceof MoesaicError && e.code === 'E_BAD_TRACE' && /more than 1 pairs of experts are active together \(50000 experts\)/.test(e.message),
+  );
 });
 
 test('analyzeTrace reads a (gzip) file and writes the report files', async () => {
