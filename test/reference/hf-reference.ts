@@ -308,7 +308,15 @@ function attention(m: RefModel, l: number, hs: Float64Array[]): Float64Array[] {
   return out;
 }
 
-function moe(m: RefModel, l: number, x: Float64Array): Float64Array {
+/** One token's routing at one MoE layer: the selected experts (largest first) and their weights. */
+export interface RefRoute {
+  experts: number[];
+  weights: number[];
+  /** probability of the k-th selected expert minus that of the best unselected one */
+  margin: number;
+}
+
+function moe(m: RefModel, l: number, x: Float64Array, route?: (r: RefRoute) => void): Float64Array {
   const c = m.cfg;
   const H = c.hidden;
   const E = c.numExperts;
@@ -322,6 +330,10 @@ function moe(m: RefModel, l: number, x: Float64Array): Float64Array {
   if (c.normTopk) {
     denom = 0;
     for (const e of sel) denom += probs[e];
+  }
+  if (route) {
+    const next = topK(probs, c.topK + 1)[c.topK];
+    route({ experts: sel, weights: sel.map((e) => probs[e] / denom), margin: next === undefined ? Infinity : probs[sel[sel.length - 1]] - probs[next] });
   }
   for (const e of sel) {
     const w = probs[e] / denom;
@@ -350,8 +362,11 @@ function denseMlp(m: RefModel, l: number, x: Float64Array): Float64Array {
   return swiglu(W(m, p + 'gate_proj.weight', [I, H]), W(m, p + 'up_proj.weight', [I, H]), W(m, p + 'down_proj.weight', [H, I]), x, H, I);
 }
 
-/** Logits for every position of `ids` (full causal forward), one Float64Array of vocab_size per position. */
-export function referenceLogits(m: RefModel, ids: number[]): Float64Array[] {
+/**
+ * Logits for every position of `ids` (full causal forward), one Float64Array of vocab_size per position.
+ * `routes`, when given, receives each MoE layer's routing: routes.get(layer)[position].
+ */
+export function referenceLogits(m: RefModel, ids: number[], routes?: Map<number, RefRoute[]>): Float64Array[] {
   const c = m.cfg;
   const H = c.hidden;
   if (ids.length === 0) throw new Error('reference: empty input');
@@ -368,7 +383,7 @@ export function referenceLogits(m: RefModel, ids: number[]): Float64Array[] {
     xs = xs.map((x, t) => x.map((v, i) => v + a[t][i]));
     xs = xs.map((x) => {
       const h = rmsNorm(x, ln2, c.eps);
-      const y = isSparseLayer(c, l) ? moe(m, l, h) : denseMlp(m, l, h);
+      const y = isSparseLayer(c, l) ? moe(m, l, h, routes && ((r) => routes.set(l, [...(routes.get(l) ?? []), r]))) : denseMlp(m, l, h);
       return x.map((v, i) => v + y[i]);
     });
   }
