@@ -294,10 +294,27 @@ class ExpertArena : public Napi::ObjectWrap<ExpertArena> {
   double busySeconds_ = 0;
 };
 
+// dropPageCache(path): posix_fadvise(DONTNEED) over the whole file, so the next reader pays for the
+// disk again (a benchmark's cold start; pages mapped by a live process stay).
+Napi::Value DropPageCache(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    Napi::Error e = Napi::Error::New(env, "cannot open " + path + ": " + strerror(errno));
+    e.Set("code", Napi::String::New(env, "E_IO"));
+    throw e;
+  }
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  close(fd);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitExpertArena(Napi::Env env, Napi::Object exports) {
   exports.Set("ExpertArena", ExpertArena::Define(env));
+  exports.Set("dropPageCache", Napi::Function::New(env, DropPageCache, "dropPageCache"));
 }
 
 }  // namespace moesaic

@@ -18,6 +18,7 @@ namespace moesaic {
 //   .waitAny(slots: Int32Array): blocks until one of them is not loading; returns its index in slots
 //   .stats(): [bytesRead, readSeconds] since creation
 //   .close(): joins the I/O threads, closes the files
+// dropPageCache(path): posix_fadvise(DONTNEED) over a whole file (benchmarks' cold starts)
 void InitExpertArena(Napi::Env env, Napi::Object exports);
 
 }  // namespace moesaic

@@ -39,6 +39,7 @@ export async function withModel<T>(opts: ModelOptions, fn: (model: Model, observ
     model.ep.finish();
     process.exit(0);
   }
+  if (model.expertCache) process.stderr.write(`moesaic: ${model.expertCache.summary}\n`);
   const recorder = opts.trace ? new TraceRecorder(opts.trace, opts.model, model.config) : undefined;
   try {
     const result = await fn(model, recorder?.observer);
@@ -48,5 +49,7 @@ export async function withModel<T>(opts: ModelOptions, fn: (model: Model, observ
   } catch (e) {
     recorder?.abort();
     throw e;
+  } finally {
+    model.close();
   }
 }

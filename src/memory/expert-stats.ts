@@ -59,3 +59,16 @@ export class ExpertCounters {
     };
   }
 }
+
+/** `generate --stats`: the figures, one per line. */
+export function formatExpertCacheStats(s: ExpertCacheStats): string {
+  const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+  const mb = (x: number) => `${(x / 1e6).toFixed(2)} MB`;
+  return [
+    `expert cache: ${s.hits} hits, ${s.misses} misses (miss rate ${pct(s.missRate)}), ${s.prefetchHits} prefetch hits`,
+    `  prefetch: ${s.prefetchLoads} loads, precision ${pct(s.prefetchPrecision)}, recall ${pct(s.prefetchRecall)}`,
+    `  read: ${mb(s.bytesRead)} at ${s.readGBs.toFixed(2)} GB/s; stalled ${s.stallMs.toFixed(1)} ms (${s.stallMsPerToken.toFixed(3)} ms per token over ${s.tokens} tokens)`,
+    `  resident experts: ${mb(s.residentBytes)} in an arena of ${mb(s.arenaBytes)}`,
+    '',
+  ].join('\n');
+}

@@ -56,7 +56,7 @@ export class ExpertStore {
   load(slot: number, plan: ExpertReadPlan, what: string): void {
     if (plan.slotBytes > this.slotBytes) fail('E_BAD_OPTION', `${what} needs ${plan.slotBytes} slot bytes, slots hold ${this.slotBytes}`);
     const spans = plan.spans.slice();
-    for (let i = 0; i < spans.length; i += 5) spans[i] = this.fileIndex(plan.paths[spans[i]!]!);
+    for (let i = 0; i < spans.length; i += 5) spans[i] = this.open(plan.paths[spans[i]!]!);
     this.loaded[slot] = undefined;
     this.what[slot] = what;
     this.arena.load(slot, spans);
@@ -100,7 +100,8 @@ export class ExpertStore {
     this.arena.close();
   }
 
-  private fileIndex(path: string): number {
+  /** Opens a file for reading (once; load() opens what it needs too): the native file index. */
+  open(path: string): number {
     let f = this.files.get(path);
     if (f === undefined) {
       let opened: { file: number; direct: boolean };

@@ -16,6 +16,10 @@ import type { TextTokenizer } from './tokenizer.js';
 import { quantizeStore } from './gguf/quantize-store.js';
 import { Transformer } from './transformer.js';
 import { EpRuntime, checkParallelOptions, defaultRankThreads, worldIfParallel } from '../parallel/ep-runtime.js';
+import type { ExpertCache } from '../memory/expert-cache-setup.js';
+import { expertCacheFor } from '../memory/expert-cache-setup.js';
+import type { ExpertCacheStats } from '../memory/expert-stats.js';
+import { MappedFiles } from '../memory/mapped-files.js';
 
 /** How to load and run a model: the run-time options (src/options/run-options.ts), one field each. */
 export type LoadOptions = RunOptions;
@@ -61,21 +65,38 @@ export class Model {
     readonly transformer: Transformer,
     /** this rank's side of expert parallelism (docs/parallel.md); undefined in a single-process run */
     readonly ep?: EpRuntime,
+    /** the expert cache (--expert-cache / --expert-cache-slots), if any: docs/memory.md */
+    readonly expertCache?: ExpertCache,
   ) {}
+
+  /** What the expert cache did so far (hits, misses, bytes read, stalls...); undefined without one. */
+  expertCacheStats(): ExpertCacheStats | undefined {
+    return this.expertCache?.provider.stats();
+  }
+
+  /** Stops the expert cache's I/O threads (a model without one holds nothing to close). */
+  close(): void {
+    this.expertCache?.provider.close();
+  }
 
   static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
     const opts = resolveRunOptions(options);
     const comm = worldIfParallel();
     checkParallelOptions(opts, comm !== null);
     const backend: Backend = await getBackend(opts.backend, opts.threads ?? (comm ? defaultRankThreads() : undefined));
-    const { config, tensors, tokenizer } = openCheckpoint(dir, await fileMapper(opts.backend));
+    const files = new MappedFiles(await fileMapper(opts.backend));
+    const { config, tensors, tokenizer } = openCheckpoint(dir, files.map);
     const weights = resolveWeights(config, opts.quantize ? quantizeStore(config, tensors, opts.quantize) : tensors);
     const router = routerForConfig(config, opts.router);
     const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });
+    if (comm && (opts.expertCache !== undefined || opts.expertCacheSlots !== undefined)) {
+      fail('E_BAD_OPTION', '--expert-cache with expert parallelism (--ranks) is not supported yet: a rank serves its experts memory-mapped');
+    }
     const ep = comm ? await EpRuntime.create(comm, weights, policy, opts) : undefined;
-    const transformer = new Transformer(config, weights, backend, router, ep?.policy ?? policy, ep?.experts);
+    const expertCache = expertCacheFor(opts, config, weights, files, { router, backend });
+    const transformer = new Transformer(config, weights, backend, router, ep?.policy ?? policy, ep?.experts ?? expertCache?.provider);
     ep?.attach(transformer);
-    return new Model(dir, config, tokenizer, transformer, ep);
+    return new Model(dir, config, tokenizer, transformer, ep, expertCache);
   }
 
   /** Token ids of a text prompt (needs tokenizer.json); '' encodes to []. */

@@ -2,6 +2,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { choiceArg, floatArg, inputFileArg, intArg } from '../cli/parse.js';
 import { EP_MODES, EP_PLACEMENTS } from '../parallel/expert-map.js';
+import { parseCacheBudget } from '../memory/cache-budget.js';
+import { ONLINE_CACHE_POLICIES } from '../memory/cache-policies.js';
+import { DEFAULT_CACHE_POLICY } from '../memory/expert-cache-setup.js';
+import { PREFETCH_NAMES } from '../memory/prefetchers.js';
 import { DISPATCH_POLICY_NAMES } from '../moe/policies.js';
 import type { QuantMix } from '../model/gguf/quant-mix.js';
 import { QUANT_MIXES } from '../model/gguf/quant-mix.js';
@@ -42,6 +46,10 @@ export const RUN_OPTIONS = [
   spec({ key: 'placementTrace', flag: '--placement-trace <file>', help: 'routing trace the fitted placements (greedy, anticorr, eplb) learn from', parse: inputFileArg('--placement-trace') }),
   spec({ key: 'replicas', flag: '--replicas <r>', help: 'EPLB: physical expert slots over all ranks (>= experts, a multiple of the ranks)', parse: intArg('--replicas', 1, 1 << 20) }),
   spec({ key: 'epChunks', flag: '--ep-chunks <c>', help: 'FSMoE pipelining: each exchange in C pieces overlapped with the experts (default 1)', parse: intArg('--ep-chunks', 1, 64) }),
+  spec({ key: 'expertCache', flag: '--expert-cache <size>', help: "expert buffering: keep experts on disk and cache SIZE bytes of them (512MB, 2GiB) or N% of the model's expert bytes", parse: parseCacheBudget }),
+  spec({ key: 'expertCacheSlots', flag: '--expert-cache-slots <n>', help: 'expert buffering: cache N experts per MoE layer', parse: intArg('--expert-cache-slots', 1, 1_000_000) }),
+  spec({ key: 'cachePolicy', flag: '--cache-policy <rule>', help: `expert cache eviction rule: ${ONLINE_CACHE_POLICIES.join('|')} (default ${DEFAULT_CACHE_POLICY})`, parse: choiceArg('--cache-policy', ONLINE_CACHE_POLICIES) }),
+  spec({ key: 'prefetch', flag: '--prefetch <mode>', help: `expert cache prefetch of the next MoE layer: ${PREFETCH_NAMES.join('|')} (default none)`, parse: choiceArg('--prefetch', PREFETCH_NAMES) }),
 ] as const;
 
 type Spec = (typeof RUN_OPTIONS)[number];

@@ -65,6 +65,8 @@ export interface NativeAddon {
   mapFile(path: string): ArrayBuffer;
   /** The expert store's slot arena and I/O threads (native/expert-io.h; wrapped by src/memory/expert-store.ts). */
   ExpertArena: new (slotBytes: number, slots: number, ioThreads: number) => NativeExpertArena;
+  /** posix_fadvise(DONTNEED) over a whole file: its clean, unmapped pages leave the page cache. */
+  dropPageCache(path: string): void;
 }
 
 /** Slot states of a NativeExpertArena. */

@@ -3,6 +3,7 @@ import { fail } from '../../errors.js';
 import type { ModelOptions } from '../model-options.js';
 import { addModelOptions, withModel } from '../model-options.js';
 import { floatArg, idListArg, intArg } from '../parse.js';
+import { formatExpertCacheStats } from '../../memory/expert-stats.js';
 
 interface GenerateCliOptions extends ModelOptions {
   prompt?: string;
@@ -13,6 +14,7 @@ interface GenerateCliOptions extends ModelOptions {
   topP: number;
   seed: number;
   json?: boolean;
+  stats?: boolean;
   eos: boolean;
 }
 
@@ -29,7 +31,8 @@ export function register(program: Command): void {
       .option('--top-p <p>', 'nucleus sampling threshold', floatArg('--top-p', 1e-9, 1), 1)
       .option('--seed <s>', 'sampling seed', intArg('--seed', 0), 0)
       .option('--no-eos', 'do not stop at the end-of-sequence token')
-      .option('--json', 'print {"ids": [...generated ids...], "text": "..."} instead of streaming'),
+      .option('--json', 'print {"ids": [...generated ids...], "text": "...", "expert_cache": {...}} instead of streaming')
+      .option('--stats', 'print the expert cache figures (hits, misses, bytes read, stalls) to stderr at the end'),
   ).action(async (opts: GenerateCliOptions) => {
     if ((opts.prompt === undefined) === (opts.ids === undefined)) fail('E_BAD_OPTION', 'give exactly one of --prompt or --ids');
     await withModel(opts, async (model, observer) => {
@@ -49,7 +52,9 @@ export function register(program: Command): void {
         ids.push(tok.id);
         if (!opts.json) process.stdout.write(tok.text);
       }
-      process.stdout.write(opts.json ? `${JSON.stringify({ ids, text: model.decode(ids) })}\n` : '\n');
+      const cache = model.expertCacheStats();
+      process.stdout.write(opts.json ? `${JSON.stringify({ ids, text: model.decode(ids), ...(cache && { expert_cache: cache }) })}\n` : '\n');
+      if (opts.stats) process.stderr.write(cache ? formatExpertCacheStats(cache) : 'moesaic: no expert cache (--expert-cache / --expert-cache-slots): every expert is memory-mapped\n');
       if (!opts.json && !model.tokenizer) process.stderr.write(`moesaic: ${opts.model} has no tokenizer.json, so there is no text: use --json to see the ${ids.length} generated ids\n`);
       const last = ids[ids.length - 1];
       const stoppedAtEos = last !== undefined && opts.eos && model.config.eosTokenIds.includes(last);
