@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,6 +50,7 @@ class ExpertArena : public Napi::ObjectWrap<ExpertArena> {
                            InstanceMethod<&ExpertArena::Open>("open"),
                            InstanceMethod<&ExpertArena::Load>("load"),
                            InstanceMethod<&ExpertArena::Status>("status"),
+                           InstanceMethod<&ExpertArena::Promote>("promote"),
                            InstanceMethod<&ExpertArena::Error>("error"),
                            InstanceMethod<&ExpertArena::Wait>("wait"),
                            InstanceMethod<&ExpertArena::WaitAny>("waitAny"),
@@ -143,11 +145,25 @@ class ExpertArena : public Napi::ObjectWrap<ExpertArena> {
     }
     if (status_[slot].load() == kLoading) throw Napi::Error::New(env, "load: slot " + std::to_string(slot) + " is still loading");
     if (stop_) throw Napi::Error::New(env, "load: the expert store is closed");
+    const bool background = info.Length() > 2 && info[2].ToBoolean().Value();
     status_[slot].store(kLoading);
     errors_[slot].clear();
-    queue_.push_back(std::move(job));
+    (background ? background_ : queue_).push_back(std::move(job));
     work_.notify_one();
     return env.Undefined();
+  }
+
+  // A background read the layer now needs joins the demand queue (at its end).
+  Napi::Value Promote(const Napi::CallbackInfo& info) {
+    const uint32_t slot = SlotArg(info, 0);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = background_.begin(); it != background_.end(); ++it) {
+      if (it->slot != slot) continue;
+      queue_.push_back(std::move(*it));
+      background_.erase(it);
+      break;
+    }
+    return info.Env().Undefined();
   }
 
   Napi::Value Status(const Napi::CallbackInfo& info) {
@@ -212,11 +228,13 @@ class ExpertArena : public Napi::ObjectWrap<ExpertArena> {
     work_.notify_all();
     for (auto& t : workers_) t.join();
     for (auto& f : files_) close(f.fd);
-    for (const Job& j : queue_) {  // never started: a later wait must not hang
-      errors_[j.slot] = "the expert store was closed";
-      status_[j.slot].store(kFailed);
+    for (std::deque<Job>* q : {&queue_, &background_}) {
+      for (const Job& j : *q) {  // never started: a later wait must not hang
+        errors_[j.slot] = "the expert store was closed";
+        status_[j.slot].store(kFailed);
+      }
+      q->clear();
     }
-    queue_.clear();
     done_.notify_all();
   }
 
@@ -228,10 +246,11 @@ class ExpertArena : public Napi::ObjectWrap<ExpertArena> {
       std::vector<File> files;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        work_.wait(lock, [&] { return stop_ || !queue_.empty() || !background_.empty(); });
         if (stop_) return;
-        job = std::move(queue_.front());
-        queue_.pop_front();
+        std::deque<Job>& q = queue_.empty() ? background_ : queue_;  // reads a layer waits for go first
+        job = std::move(q.front());
+        q.pop_front();
         files = files_;  // a copy: open() may grow files_ while this job reads
         if (inFlight_++ == 0) busySince_ = std::chrono::steady_clock::now();
       }
@@ -283,7 +302,8 @@ class ExpertArena : public Napi::ObjectWrap<ExpertArena> {
   std::unique_ptr<std::atomic<int>[]> status_;
   std::vector<std::string> errors_;  // [slots] guarded by mu_
   std::vector<File> files_;          // guarded by mu_
-  std::deque<Job> queue_;            // guarded by mu_
+  std::deque<Job> queue_;            // guarded by mu_: reads a layer needs now
+  std::deque<Job> background_;       // guarded by mu_: prefetches, served when queue_ is empty
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable work_, done_;

@@ -101,6 +101,7 @@ export class BufferedExperts implements ExpertProvider {
         if (wasPrefetched) {
           this.counters.prefetchHits++;
           c.prefetched[e] = 0;
+          if (!this.store.settled(c.base + c.slotFor[e]!)) this.store.promote(c.base + c.slotFor[e]!);
         }
       } else {
         this.counters.misses++;
@@ -165,7 +166,7 @@ export class BufferedExperts implements ExpertProvider {
       const slot = c.prefetch(guess[i]!);
       if (slot < 0) continue;
       this.counters.prefetchLoads++;
-      this.read(next, c, slot, guess[i]!);
+      this.read(next, c, slot, guess[i]!, true);
     }
   }
 
@@ -189,7 +190,7 @@ export class BufferedExperts implements ExpertProvider {
   }
 
   /** Starts reading expert e of `layer` into the layer's slot (after any read still landing there). */
-  private read(layer: number, c: LayerCache, slot: number, e: number): void {
+  private read(layer: number, c: LayerCache, slot: number, e: number, background = false): void {
     const s = c.base + slot;
     if (!this.store.settled(s)) {
       // an earlier read (a prefetch the rule evicted before it landed) still writes this slot
@@ -197,7 +198,7 @@ export class BufferedExperts implements ExpertProvider {
       this.store.settle(s);
       this.counters.stallMs += performance.now() - t0;
     }
-    this.store.load(s, this.plans[layer]![e]!, `expert ${e} of layer ${layer}`);
+    this.store.load(s, this.plans[layer]![e]!, `expert ${e} of layer ${layer}`, background);
   }
 
   /** Precision and recall of the prediction made for this layer (if any) against its active set. */

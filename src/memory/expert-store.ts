@@ -52,15 +52,21 @@ export class ExpertStore {
     return this.slots * this.slotBytes;
   }
 
-  /** Start reading an expert into `slot` (which must not be loading). `what` names it in errors. */
-  load(slot: number, plan: ExpertReadPlan, what: string): void {
+  /** Start reading an expert into `slot` (which must not be loading). `what` names it in errors;
+   *  a `background` read (a prefetch) yields to every read queued without that flag. */
+  load(slot: number, plan: ExpertReadPlan, what: string, background = false): void {
     if (plan.slotBytes > this.slotBytes) fail('E_BAD_OPTION', `${what} needs ${plan.slotBytes} slot bytes, slots hold ${this.slotBytes}`);
     const spans = plan.spans.slice();
     for (let i = 0; i < spans.length; i += 5) spans[i] = this.open(plan.paths[spans[i]!]!);
     this.loaded[slot] = undefined;
     this.what[slot] = what;
-    this.arena.load(slot, spans);
+    this.arena.load(slot, spans, background);
     this.loaded[slot] = slotWeights(plan, this.arena.buffer, slot * this.slotBytes);
+  }
+
+  /** The slot's read, if it is a queued prefetch, is now needed: it goes before later prefetches. */
+  promote(slot: number): void {
+    this.arena.promote(slot);
   }
 
   /** True once the slot's read finished (successfully or not: `weights` reports a failure). */

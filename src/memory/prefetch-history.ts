@@ -3,9 +3,9 @@ import type { Prefetcher, PrefetchContext } from './prefetch.js';
 /**
  * Activation-aware prefetch from the run's own history, after MoE-Infinity (Xue et al., arXiv
  * 2401.14361): count how often expert b of the next MoE layer was active in a step where expert a of
- * this layer was. Given this step's active experts A, predict every b with max over a in A of
- * P(b | a) = count(a, b) / steps(a) >= 1/2, most likely first. Nothing is predicted before a pair
- * has been seen.
+ * this layer was. Given this step's active experts A, predict every b whose mean over a in A of
+ * P(b | a) = count(a, b) / steps(a) is at least 1/2, most likely first (experts never seen count as
+ * 0). Nothing is predicted before a pair has been seen.
  */
 export class HistoryPrefetcher implements Prefetcher {
   readonly name = 'history';
@@ -63,7 +63,7 @@ export class HistoryPrefetcher implements Prefetcher {
     const seen = this.seen[layer]!;
     for (const a of active) {
       if (seen[a] === 0) continue;
-      for (let b = 0; b < En; b++) score[b] = Math.max(score[b]!, c[a * En + b]! / seen[a]!);
+      for (let b = 0; b < En; b++) score[b]! += c[a * En + b]! / seen[a]! / active.length;
     }
     for (let b = 0; b < En; b++) if (score[b]! >= 0.5) out.push(b);
     out.sort((x, y) => score[y]! - score[x]! || x - y);

@@ -81,8 +81,11 @@ export interface NativeExpertArena {
   /** O_DIRECT when the file system allows it, else buffered reads + posix_fadvise(DONTNEED). */
   open(path: string): { file: number; direct: boolean };
   /** Queue the reads of one slot: ranges = [file, fileOffset, readBytes, slotOffset, needBytes]*; a
-   *  read that ends before needBytes fails the slot (short read). */
-  load(slot: number, ranges: Float64Array): void;
+   *  read that ends before needBytes fails the slot (short read). Background reads (prefetches) start
+   *  only when no other read is queued. */
+  load(slot: number, ranges: Float64Array, background?: boolean): void;
+  /** A queued background read of the slot becomes a demand read. */
+  promote(slot: number): void;
   status(slot: number): number;
   /** why a slot failed ('' otherwise) */
   error(slot: number): string;
