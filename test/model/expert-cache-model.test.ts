@@ -1,6 +1,6 @@
 // Expert buffering end to end (docs/memory.md): a model loaded with an expert cache gives logits and
 // greedy ids identical to the memory-mapped engine, for every on-line eviction rule, every prefetch
-// mode and budgets down to one slot per MoE layer, on all four architectures; its hits and misses are
+// mode and budgets down to one slot per MoE layer, on all four architectures with 32 experts; its hits and misses are
 // those of the simulator's cache code replaying the run's own routing; a shard truncated after load is
 // a clear E_IO, not garbage weights.
 import { test } from 'node:test';
@@ -63,12 +63,12 @@ const ARCHS = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'] as const;
 for (const [i, arch] of ARCHS.entries()) {
   test(`${arch}: buffered experts give the mapped engine's exact logits and greedy ids, and the simulator's hits`, async () => {
     const out = join(dir, arch);
-    await generateModel({ arch, size: 'tiny', out, seed: 11 + i, dtype: i % 2 === 0 ? 'bf16' : 'f32', skew: 1 });
+    await generateModel({ arch, size: 'tiny', out, seed: 11 + i, dtype: i % 2 === 0 ? 'bf16' : 'f32', skew: 1, experts: 32 });
     const mapped = await loadModel(out);
     const wantDynamic = await run(mapped);
     const E = mapped.config.numExperts;
     const settings: LoadOptions[] = [];
-    for (const cachePolicy of ONLINE_CACHE_POLICIES) for (const expertCacheSlots of [1, 3]) settings.push({ cachePolicy, expertCacheSlots, prefetch: 'none' });
+    for (const cachePolicy of ONLINE_CACHE_POLICIES) for (const expertCacheSlots of [1, 5]) settings.push({ cachePolicy, expertCacheSlots, prefetch: 'none' });
     for (const prefetch of PREFETCH_NAMES) for (const expertCacheSlots of [1, 2, E]) settings.push({ cachePolicy: 'lru', expertCacheSlots, prefetch });
     settings.push({ expertCache: { share: 0.5 }, prefetch: 'pregate' }, { expertCache: { share: 1 }, gating: 'fastmoe' });
     for (const s of settings) {
@@ -104,8 +104,8 @@ test('the chosen sizes are reported, and option misuse is one clear error', asyn
   const model = await loadModel(out, { expertCache: { share: 0.25 } });
   try {
     const c = model.expertCache!;
-    assert.equal(c.sizing.slotsPerLayer, 2); // 25% of 8 experts
-    assert.match(c.summary, /2 of 8 experts per MoE layer x 2 layers/);
+    assert.equal(c.sizing.slotsPerLayer, 8); // 25% of 32 experts
+    assert.match(c.summary, /8 of 32 experts per MoE layer x 2 layers/);
     assert.match(c.summary, /policy lifo, prefetch none/);
   } finally {
     model.close();
@@ -145,7 +145,7 @@ test('CLI: `generate --trace` with a cache, then `simulate cache` on that trace,
     const trace = join(dir, `run-${policy}.jsonl`);
     const gen = cli(['generate', '--model', out, '--ids', '5,17,300,41,9,9,2', '--max-tokens', '12', '--no-eos', '--json', '--stats', '--trace', trace, '--expert-cache-slots', String(slots), '--cache-policy', policy]);
     assert.equal(gen.code, 0, gen.stderr);
-    assert.match(gen.stderr, new RegExp(`expert cache: ${slots} of 8 experts per MoE layer x 2 layers`));
+    assert.match(gen.stderr, new RegExp(`expert cache: ${slots} of 32 experts per MoE layer x 2 layers`));
     assert.match(gen.stderr, /hits, \d+ misses \(miss rate/);
     const run = (JSON.parse(gen.stdout) as { expert_cache: { hits: number; misses: number } }).expert_cache;
     const sim = JSON.parse(cliOk(['simulate', 'cache', '--trace', trace, '--policy', policy, '--slots', String(slots), '--json'])) as { hits: number; misses: number };
