@@ -14,6 +14,7 @@ import type { LoadOptions } from '../../src/model/model.js';
 import { CacheSlots } from '../../src/memory/cache-slots.js';
 import { createCachePolicy, ONLINE_CACHE_POLICIES } from '../../src/memory/cache-policies.js';
 import { PREFETCH_NAMES } from '../../src/memory/prefetchers.js';
+import { DEFAULT_CACHE_POLICY } from '../../src/memory/expert-cache-setup.js';
 import type { DispatchPlan } from '../../src/moe/dispatch.js';
 import { cli, cliOk } from '../reference/harness.js';
 
@@ -86,7 +87,7 @@ for (const [i, arch] of ARCHS.entries()) {
         assert.equal(st.hits + st.misses, requests, `${what}: requests`);
         if (s.prefetch === 'none') {
           const slots = s.expertCacheSlots ?? model.expertCache!.sizing.slotsPerLayer;
-          const sim = replayHits(got.active, E, s.cachePolicy ?? 'lifo', slots);
+          const sim = replayHits(got.active, E, s.cachePolicy ?? DEFAULT_CACHE_POLICY, slots);
           assert.equal(st.hits, sim.hits, `${what}: hits equal the simulator's`);
         } else if (s.prefetch !== undefined) {
           assert.ok(st.prefetchLoads >= 0 && (Number.isNaN(st.prefetchPrecision) || (st.prefetchPrecision >= 0 && st.prefetchPrecision <= 1)), `${what}: precision`);
@@ -106,7 +107,7 @@ test('the chosen sizes are reported, and option misuse is one clear error', asyn
     const c = model.expertCache!;
     assert.equal(c.sizing.slotsPerLayer, 8); // 25% of 32 experts
     assert.match(c.summary, /8 of 32 experts per MoE layer x 2 layers/);
-    assert.match(c.summary, /policy lifo, prefetch none/);
+    assert.match(c.summary, new RegExp(`policy ${DEFAULT_CACHE_POLICY}, prefetch none`));
   } finally {
     model.close();
   }

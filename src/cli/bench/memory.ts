@@ -54,7 +54,7 @@ export function register(bench: Command): void {
     .description('expert buffering vs memory-mapped paging at the same memory: tokens/s, TTFT, stall share, peak RSS, miss rate (measured and simulated), per budget')
     .requiredOption('--model <path>', 'Hugging Face checkpoint folder')
     .option('--budgets <list>', 'expert cache budgets as shares of the expert bytes', listArg('--budgets', share), [0.1, 0.25, 0.5, 1])
-    .option('--policies <list>', `eviction rules: ${ONLINE_CACHE_POLICIES.join(',')}`, listArg('--policies', oneOf('--policies', ONLINE_CACHE_POLICIES)), ['lifo'])
+    .option('--policies <list>', `eviction rules: ${ONLINE_CACHE_POLICIES.join(',')}`, listArg('--policies', oneOf('--policies', ONLINE_CACHE_POLICIES)), ['lifo', 'lfu'])
     .option('--prefetch <list>', `prefetch modes: ${PREFETCH_NAMES.join(',')}`, listArg('--prefetch', oneOf('--prefetch', PREFETCH_NAMES)), [...PREFETCH_NAMES])
     .option('--prompt-tokens <p>', 'prompt length (seeded token ids)', intArg('--prompt-tokens', 1, 100_000), 16)
     .option('--gen-tokens <n>', 'tokens to generate (greedy, EOS ignored)', intArg('--gen-tokens', 2, 100_000), 32)
