@@ -113,6 +113,21 @@ test('a file truncated after load: the read is short and the error names the exp
   });
 });
 
+test('a read that fails (EISDIR: the path is now a folder) is an E_IO naming the error, and the slot is never handed out', () => {
+  withTempDir((dir) => {
+    const { plans } = expertFile(dir, 1, 5, true);
+    const store = new ExpertStore(1, slotSize(plans), 1);
+    try {
+      const broken = { ...plans[0]!, paths: [dir] };
+      store.load(0, broken, 'expert 0 of layer 2');
+      assert.throws(() => store.weights(0), (e: Error & { code?: string }) => e.code === 'E_IO' && /expert 0 of layer 2: read of .* failed: Is a directory/.test(e.message));
+      assert.throws(() => store.weights(0), /Is a directory/); // still failed: no stale bytes
+    } finally {
+      store.close();
+    }
+  });
+});
+
 test('a missing file and a closed store are E_IO errors, never a hang', () => {
   withTempDir((dir) => {
     const { path, plans } = expertFile(dir, 2, 4, false);
