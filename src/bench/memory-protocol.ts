@@ -1,4 +1,5 @@
 import type { ExpertCacheStats } from '../memory/expert-stats.js';
+import type { RunResult } from './protocol.js';
 
 /**
  * `bench memory`: what the parent sends a measuring child (JSON on stdin) and what comes back. Each
@@ -19,14 +20,8 @@ export interface MemoryJob {
   readonly cgroup?: string;
 }
 
-export interface MemoryRun {
-  readonly prefillMs: number;
-  readonly ttftMs: number;
-  readonly decodeMs: number;
-  readonly genTokens: number;
-  readonly promptTokens: number;
-  readonly peakRssBytes: number;
-  readonly ids: readonly number[];
+/** One timed run: `bench generate`'s timing and memory fields, plus the cache's figures. */
+export interface MemoryRun extends Pick<RunResult, 'prefillMs' | 'ttftMs' | 'decodeMs' | 'genTokens' | 'promptTokens' | 'peakRssBytes' | 'ids'> {
   /** the cache's figures (buffered runs) */
   readonly cache?: ExpertCacheStats;
   readonly slotsPerLayer?: number;
