@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
-import { defaultThreads } from '../../bench/generate-bench.js';
+import { cpus } from 'node:os';
 import { runMemoryBench } from '../../bench/memory-bench.js';
 import { formatMemoryTable, memoryChartSvg } from '../../bench/memory-report.js';
 import { ONLINE_CACHE_POLICIES } from '../../memory/cache-policies.js';
@@ -76,7 +76,7 @@ export function register(bench: Command): void {
           promptTokens: o.promptTokens,
           genTokens: o.genTokens,
           reps: o.reps,
-          threads: o.threads ?? defaultThreads(),
+          threads: o.threads ?? cpus().length,
           headroomBytes: o.headroomMb * 2 ** 20,
           seed: o.seed,
           childTimeoutMs: o.timeout * 1000,
