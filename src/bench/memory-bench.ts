@@ -33,6 +33,8 @@ export interface MemoryBenchOptions {
   readonly headroomBytes: number;
   readonly seed: number;
   readonly childTimeoutMs: number;
+  /** `simulate cache`'s miss rate for a recorded trace, policy and slots (the CLI passes the simulator in) */
+  readonly simulate?: (trace: string, policy: string, slots: number) => Promise<number>;
 }
 
 /** One setting's medians. */
@@ -116,7 +118,7 @@ export async function runMemoryBench(o: MemoryBenchOptions, log: (msg: string) =
     for (const policy of o.policies) for (const prefetch of o.prefetch) settings.push({ budget, mode: 'buffered', policy, prefetch });
     if (!noCgroup) settings.push({ budget, mode: 'mmap' });
   }
-  const runs = new Map<Setting, { run?: MemoryRun; cgroupPeak?: number }[]>(settings.map((s) => [s, []]));
+  const runs = new Map<Setting, Measured[]>(settings.map((s) => [s, []]));
   const files = modelFiles(o.model);
   const loadBefore = loadavg()[0]!;
   for (let rep = 1; rep <= o.reps; rep++) {
@@ -135,7 +137,8 @@ export async function runMemoryBench(o: MemoryBenchOptions, log: (msg: string) =
       const what = `${(100 * s.budget).toFixed(0)}% ${s.mode === 'mmap' ? 'mmap' : `${s.policy}/${s.prefetch}`}`;
       try {
         const run = await runChild<MemoryRun>(WORKER, job, o.childTimeoutMs);
-        runs.get(s)!.push({ run, cgroupPeak: cg?.peakBytes() });
+        const sim = trace && o.simulate && run.slotsPerLayer ? await o.simulate(trace, s.policy!, run.slotsPerLayer) : undefined;
+        runs.get(s)!.push({ run, cgroupPeak: cg?.peakBytes(), sim });
         log(`rep ${rep}/${o.reps} ${what}: decode ${((run.genTokens - 1) / (run.decodeMs / 1000)).toFixed(2)} tok/s, peak RSS ${(run.peakRssBytes / MIB).toFixed(0)} MiB${cg ? ` (limit ${(limitOf(s.budget) / MIB).toFixed(0)} MiB)` : ''}`);
       } catch (e) {
         if (!cg?.oomKilled()) throw e;
@@ -168,8 +171,15 @@ export async function runMemoryBench(o: MemoryBenchOptions, log: (msg: string) =
   };
 }
 
-function report(s: Setting, rs: { run?: MemoryRun; cgroupPeak?: number }[], limit: number | null, reference: readonly number[]): SettingReport {
-  const ok = rs.flatMap((r) => (r.run ? [{ run: r.run, cgroupPeak: r.cgroupPeak }] : []));
+/** One child's result (none when the cgroup's OOM killer ended it), the cgroup's peak, the simulated miss rate. */
+interface Measured {
+  readonly run?: MemoryRun;
+  readonly cgroupPeak?: number;
+  readonly sim?: number;
+}
+
+function report(s: Setting, rs: Measured[], limit: number | null, reference: readonly number[]): SettingReport {
+  const ok = rs.flatMap((r) => (r.run ? [{ run: r.run, cgroupPeak: r.cgroupPeak, sim: r.sim }] : []));
   const med = (f: (r: MemoryRun) => number | undefined) => {
     const v = ok.map((x) => f(x.run)).filter((x): x is number => x !== undefined);
     return v.length > 0 ? median(v) : undefined;
@@ -190,7 +200,7 @@ function report(s: Setting, rs: { run?: MemoryRun; cgroupPeak?: number }[], limi
     peak_rss_mib: (med((r) => r.peakRssBytes) ?? NaN) / MIB,
     cgroup_peak_mib: ok.some((x) => x.cgroupPeak !== undefined) ? median(ok.flatMap((x) => (x.cgroupPeak === undefined ? [] : [x.cgroupPeak]))) / MIB : undefined,
     miss_rate: med((r) => r.cache?.missRate),
-    sim_miss_rate: med((r) => r.simulatedMissRate),
+    sim_miss_rate: ok.some((x) => x.sim !== undefined) ? median(ok.flatMap((x) => (x.sim === undefined ? [] : [x.sim]))) : undefined,
     prefetch_precision: med((r) => (r.cache && !Number.isNaN(r.cache.prefetchPrecision) ? r.cache.prefetchPrecision : undefined)),
     prefetch_recall: med((r) => (r.cache && !Number.isNaN(r.cache.prefetchRecall) ? r.cache.prefetchRecall : undefined)),
     read_gb_s: med((r) => r.cache?.readGBs),

@@ -14,7 +14,7 @@ export interface MemoryJob {
   readonly share?: number;
   readonly policy?: string;
   readonly prefetch?: string;
-  /** record the run's routing here and replay it through `simulate cache` (buffered runs only) */
+  /** record the run's routing here (the parent replays it through `simulate cache`) */
   readonly tracePath?: string;
   /** cgroup v1 memory folder the child moves itself into before loading the model (the mmap baseline) */
   readonly cgroup?: string;
@@ -26,6 +26,4 @@ export interface MemoryRun extends Pick<RunResult, 'prefillMs' | 'ttftMs' | 'dec
   readonly cache?: ExpertCacheStats;
   readonly slotsPerLayer?: number;
   readonly cacheBytes?: number;
-  /** the miss rate `simulate cache` predicts from this run's trace, same policy and slots */
-  readonly simulatedMissRate?: number;
 }

@@ -1,4 +1,3 @@
-import { lineChartSvg } from '../analysis/svg-chart.js';
 import type { MemoryBenchResult, SettingReport } from './memory-bench.js';
 
 /** The printed table of `bench memory`: one row per setting, medians, ratio to the mmap baseline. */
@@ -40,19 +39,4 @@ export function formatMemoryTable(r: MemoryBenchResult): string {
   lines.push('');
   lines.push('  stall = share of prefill + decode time waiting for expert reads; simulated = `simulate cache` on the run\'s own trace (same policy and slots; equal to the miss rate without prefetch)');
   return `${lines.join('\n')}\n`;
-}
-
-/** Decode tokens/s and miss rate against the budget, one line per setting (the paper's latency/memory trade-off). */
-export function memoryChartSvg(r: MemoryBenchResult): { speed: string; misses: string } {
-  const key = (s: SettingReport) => (s.mode === 'mmap' ? 'mmap in cgroup' : `${s.policy} + ${s.prefetch}`);
-  const names = [...new Set(r.settings.map(key))];
-  const series = (f: (s: SettingReport) => number | undefined) =>
-    names.map((name) => ({
-      name,
-      points: r.settings.filter((s) => key(s) === name && f(s) !== undefined).map((s): [number, number] => [100 * s.budget, f(s)!]),
-    })).filter((s) => s.points.length > 0);
-  return {
-    speed: lineChartSvg({ title: `decode tokens/s vs expert cache budget (${r.model})`, xLabel: 'budget, % of expert bytes', yLabel: 'decode tokens/s', series: series((s) => s.decode_tok_s) }),
-    misses: lineChartSvg({ title: 'expert miss rate vs budget', xLabel: 'budget, % of expert bytes', yLabel: 'miss rate', series: series((s) => s.miss_rate) }),
-  };
 }

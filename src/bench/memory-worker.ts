@@ -1,8 +1,6 @@
 // Child process of `bench memory`: one timed greedy generation, buffered or memory-mapped. Not a module to import.
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { simulateCache } from '../analysis/cache-sim.js';
-import { readActivity } from '../analysis/activity.js';
 import { loadModel } from '../model/model.js';
 import { TraceRecorder } from '../trace/recorder.js';
 import { childMain, peakRssBytes, readJob } from './child.js';
@@ -29,12 +27,7 @@ await childMain(async (): Promise<MemoryRun> => {
     while (!seq.done) ids.push(...model.step([{ seq, tokens: 1 }], { observer }).map((t) => t.id));
     const t2 = performance.now();
     const cache = model.expertCacheStats();
-    let simulatedMissRate: number | undefined;
-    if (recorder && cache) {
-      await recorder.close();
-      const sim = simulateCache(await readActivity(job.tracePath!), { policy: model.expertCache!.policy as 'lifo', slots: model.expertCache!.sizing.slotsPerLayer });
-      simulatedMissRate = sim.miss_rate;
-    }
+    await recorder?.close();
     return {
       prefillMs: t1 - t0,
       ttftMs: t1 - t0,
@@ -46,10 +39,11 @@ await childMain(async (): Promise<MemoryRun> => {
       cache,
       slotsPerLayer: model.expertCache?.sizing.slotsPerLayer,
       cacheBytes: model.expertCache?.sizing.cacheBytes,
-      simulatedMissRate,
     };
+  } catch (e) {
+    recorder?.abort();
+    throw e;
   } finally {
     model.close();
-    if (job.tracePath) rmSync(job.tracePath, { force: true });
   }
 });

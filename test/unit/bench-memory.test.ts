@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cgroupUnavailable } from '../../src/bench/memory-cgroup.js';
 import type { MemoryBenchResult, SettingReport } from '../../src/bench/memory-bench.js';
-import { formatMemoryTable, memoryChartSvg } from '../../src/bench/memory-report.js';
+import { formatMemoryTable } from '../../src/bench/memory-report.js';
+import { memoryChartSvg } from '../../src/cli/bench/memory.js';
 
 test('no cgroup v1 memory controller: a clear reason, no exception', () => {
   const dir = mkdtempSync(join(tmpdir(), 'moesaic-nocg-'));

@@ -3,7 +3,12 @@ import type { Command } from 'commander';
 import { fail } from '../../errors.js';
 import { cpus } from 'node:os';
 import { runMemoryBench } from '../../bench/memory-bench.js';
-import { formatMemoryTable, memoryChartSvg } from '../../bench/memory-report.js';
+import type { MemoryBenchResult, SettingReport } from '../../bench/memory-bench.js';
+import { formatMemoryTable } from '../../bench/memory-report.js';
+import { simulateCache } from '../../analysis/cache-sim.js';
+import { lineChartSvg } from '../../analysis/svg-chart.js';
+import { readActivity } from '../../trace/activity.js';
+import type { CachePolicyName } from '../../memory/cache-policies.js';
 import { ONLINE_CACHE_POLICIES } from '../../memory/cache-policies.js';
 import { PREFETCH_NAMES } from '../../memory/prefetchers.js';
 import { intArg, outputPathArg } from '../parse.js';
@@ -80,6 +85,7 @@ export function register(bench: Command): void {
           headroomBytes: o.headroomMb * 2 ** 20,
           seed: o.seed,
           childTimeoutMs: o.timeout * 1000,
+          simulate: async (trace, policy, slots) => simulateCache(await readActivity(trace), { policy: policy as CachePolicyName, slots }).miss_rate,
         },
         log,
       );
@@ -94,4 +100,19 @@ export function register(bench: Command): void {
       }
       process.stdout.write(o.json ? `${JSON.stringify(result, null, 2)}\n` : formatMemoryTable(result));
     });
+}
+
+/** Decode tokens/s and miss rate against the budget, one line per setting (the paper's latency/memory trade-off). */
+export function memoryChartSvg(r: MemoryBenchResult): { speed: string; misses: string } {
+  const key = (s: SettingReport) => (s.mode === 'mmap' ? 'mmap in cgroup' : `${s.policy} + ${s.prefetch}`);
+  const names = [...new Set(r.settings.map(key))];
+  const series = (f: (s: SettingReport) => number | undefined) =>
+    names.map((name) => ({
+      name,
+      points: r.settings.filter((s) => key(s) === name && f(s) !== undefined).map((s): [number, number] => [100 * s.budget, f(s)!]),
+    })).filter((s) => s.points.length > 0);
+  return {
+    speed: lineChartSvg({ title: `decode tokens/s vs expert cache budget (${r.model})`, xLabel: 'budget, % of expert bytes', yLabel: 'decode tokens/s', series: series((s) => s.decode_tok_s) }),
+    misses: lineChartSvg({ title: 'expert miss rate vs budget', xLabel: 'budget, % of expert bytes', yLabel: 'miss rate', series: series((s) => s.miss_rate) }),
+  };
 }
