@@ -68,6 +68,7 @@
         'native/mapfile.cc',
         'native/pool.cc',
         'native/quant-dispatch.cc',
+        'native/quant-quantize.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS'],

@@ -14,6 +14,7 @@
 #include "expert-io.h"
 #include "mapfile.h"
 #include "quant-dispatch.h"
+#include "quant-quantize.h"
 
 namespace moesaic {
 namespace {
@@ -279,6 +280,23 @@ Napi::Value QuantMatmul(const Args& info) {
   return info.Env().Undefined();
 }
 
+// quantizeRows(x, out, dtype, rows, k): rows of f32 weights into ggml blocks (src/tensor/quant/quantize.ts).
+Napi::Value QuantizeRows(const Args& info) {
+  need(info, 5, "quantizeRows");
+  const int dtype = intArg(info, 2);
+  if (!isQuantDtype(dtype)) throw Napi::TypeError::New(info.Env(), "quantizeRows: dtype code " + std::to_string(dtype) + " is not a quantized type");
+  const size_t rows = sizeArg(info, 3, "quantizeRows", "rows"), k = sizeArg(info, 4, "quantizeRows", "k");
+  if (k % quantBlock(dtype) != 0)
+    throw Napi::RangeError::New(info.Env(), "quantizeRows: k must be a multiple of " + std::to_string(quantBlock(dtype)));
+  const float* x = f32Arg(info, 0, "quantizeRows", "x", prod(info, {rows, k}));
+  ArrayView o = arrayArg(info, 1, "quantizeRows", "out");
+  const size_t bytes = prod(info, {rows, k / quantBlock(dtype), quantBlockBytes(dtype)});
+  if (o.type != napi_uint8_array || o.length < bytes)
+    throw Napi::RangeError::New(info.Env(), "quantizeRows: out must be a Uint8Array of at least " + std::to_string(bytes) + " bytes");
+  quantizeRows(dtype, x, rows, k, static_cast<uint8_t*>(o.data));
+  return info.Env().Undefined();
+}
+
 Napi::Value QuantIsa(const Args& info) { return Napi::String::New(info.Env(), quantIsa()); }
 
 // readBandwidthGBs(megabytes, reps)
@@ -305,6 +323,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<ReadBandwidth>(env, exports, "readBandwidthGBs");
   exportFn<QuantMatmul>(env, exports, "quantMatmul");
   exportFn<QuantIsa>(env, exports, "quantIsa");
+  exportFn<QuantizeRows>(env, exports, "quantizeRows");
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   InitExpertArena(env, exports);
   return exports;

@@ -64,7 +64,7 @@ void chunk(void* ctx, size_t c, float* scratch) {
 // Activation codes of the current call, grown only (one call at a time: the pool serialises jobs).
 struct ActBuffers {
   std::vector<int8_t> q;
-  std::vector<float> dx, qs16;
+  std::vector<float> dx, qs16, xs32;
 };
 
 }  // namespace
@@ -79,10 +79,11 @@ void runQuantMatmul(const QuantMatmulArgs& a, const float* x) {
   if (buf.q.size() < elems) {
     buf.q.resize(elems);
     buf.dx.resize(elems / 32);
+    buf.xs32.resize(elems / 32);
     buf.qs16.resize(elems / 16);
   }
-  t->quantizeActs(x, a.rows, a.k, buf.q.data(), buf.dx.data(), buf.qs16.data());
-  Job job{t, &a, {buf.q.data(), buf.dx.data(), buf.qs16.data()}, 0};
+  t->quantizeActs(x, a.rows, a.k, buf.q.data(), buf.dx.data(), buf.qs16.data(), buf.xs32.data());
+  Job job{t, &a, {buf.q.data(), buf.dx.data(), buf.qs16.data(), buf.xs32.data()}, 0};
   // A part is worth a thread from 2^16 multiply-adds on (as the float kernels); chunks are handed out
   // four per thread through the pool's counter.
   const size_t work = a.rows * a.n * a.k * (a.up ? 2 : 1);

@@ -44,7 +44,15 @@ inline float halfToFloat(uint16_t h) {
   return f;
 }
 
-inline float f16At(const uint8_t* p) { return halfToFloat((uint16_t)(p[0] | (p[1] << 8))); }
+inline float f16At(const uint8_t* p) {
+#if defined(__F16C__)
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+#else
+  return halfToFloat((uint16_t)(p[0] | (p[1] << 8)));
+#endif
+}
 
 // Fill the lane scales (one per 4 codes) and the offset of one 16-code group.
 inline void group(float* lane, float* off, size_t g, float scale, float offset) {
@@ -165,7 +173,7 @@ float dotUnpacked(const uint8_t* u, const float* wl, const float* off, bool isSi
 }
 #endif
 
-void quantizeActs(const float* x, size_t rows, size_t k, int8_t* q, float* dx, float* qs16) {
+void quantizeActs(const float* x, size_t rows, size_t k, int8_t* q, float* dx, float* qs16, float* xs32) {
   for (size_t b = 0; b < rows * k / 32; b++) {
     const float* xb = x + 32 * b;
     float amax = 0;
@@ -180,6 +188,7 @@ void quantizeActs(const float* x, size_t rows, size_t k, int8_t* q, float* dx, f
     dx[b] = d;
     qs16[2 * b] = (float)s0;
     qs16[2 * b + 1] = (float)s1;
+    xs32[b] = d * (float)(s0 + s1);
   }
 }
 
@@ -210,28 +219,66 @@ inline float hsum(__m256 v) {
 
 inline __m256i loadx(const int8_t* p) { return _mm256_loadu_si256((const __m256i*)p); }
 
-// Activation row r of the call, offset to the current block.
+// Activation row r of the call.
 struct RowPtr {
   const int8_t* q;
   const float* dx;
   const float* qs16;
+  const float* xs32;
 };
 
+// Lane j of v in every lane.
+inline __m256 lane(__m256 v, int j) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j)); }
+
+// The eight 6-bit scales (sc) and mins (m) of a Q4_K / Q5_K super-block as floats: bytes 0-3 and 4-7
+// carry sc0-3 and m0-3 in their low 6 bits and the top bits of sc4-7 and m4-7 in their top 2; bytes
+// 8-11 the low nibbles of sc4-7 (low) and m4-7 (high). Done on 32-bit words, four scales at a time.
+inline void k4Scales(const uint8_t* s, __m256* sc, __m256* m) {
+  uint32_t u0, u1, u2;
+  memcpy(&u0, s, 4);
+  memcpy(&u1, s + 4, 4);
+  memcpy(&u2, s + 8, 4);
+  const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
+  const uint64_t scs = (uint64_t)(u0 & lo6) | ((uint64_t)((u2 & lo4) | (((u0 >> 6) & lo2) << 4)) << 32);
+  const uint64_t ms = (uint64_t)(u1 & lo6) | ((uint64_t)(((u2 >> 4) & lo4) | (((u1 >> 6) & lo2) << 4)) << 32);
+  *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)scs)));
+  *m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)ms)));
+}
+
+// Per activation row: two float accumulators (alternating, to halve the FMA dependency chain) and a
+// vector of offsets to subtract.
 template <int R>
 struct Acc {
-  __m256 v[R];
-  float off[R];
+  __m256 v[R][2];
+  __m256 off[R];
+#if defined(MOESAIC_Q_VNNI)
+  __m512 z[R];
+#endif
   Acc() {
     for (int r = 0; r < R; r++) {
-      v[r] = _mm256_setzero_ps();
-      off[r] = 0;
+      v[r][0] = v[r][1] = off[r] = _mm256_setzero_ps();
+#if defined(MOESAIC_Q_VNNI)
+      z[r] = _mm512_setzero_ps();
+#endif
     }
   }
-  // 32 codes u against rows' codes at element e (block e/32), weight scale s (the same for all 32)
-  inline void add32(__m256i u, const RowPtr* a, size_t e, float s) {
+  inline void fma(int r, int which, __m256i p, __m256 s) { v[r][which] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, v[r][which]); }
+#if defined(MOESAIC_Q_VNNI)
+  // 64 codes (lo then hi: 64 consecutive weights) against the row's 64 activations at x, lane scales
+  // picked from the 8 scales in s by idx
+  inline void fma64(int r, __m256i lo, __m256i hi, const int8_t* x, __m512 s, __m512i idx) {
+    const __m512i u = _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1);
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(x));
+    z[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(idx, s), z[r]);
+  }
+#endif
+  inline void finish(float* out) {
     for (int r = 0; r < R; r++) {
-      const __m256i p = idot(u, loadx(a[r].q + e));
-      v[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s * a[r].dx[e / 32]), v[r]);
+      __m256 t = _mm256_sub_ps(_mm256_add_ps(v[r][0], v[r][1]), off[r]);
+#if defined(MOESAIC_Q_VNNI)
+      t = _mm256_add_ps(t, _mm256_add_ps(_mm512_castps512_ps256(z[r]), _mm512_extractf32x8_ps(z[r], 1)));
+#endif
+      out[r] = hsum(t);
     }
   }
 };
@@ -243,9 +290,16 @@ void dotQ4K(const uint8_t* w, size_t nb, bool five, const RowPtr* a, float* out)
   const size_t bytes = five ? 176 : 144;
   for (size_t b = 0; b < nb; b++, w += bytes) {
     __builtin_prefetch(w + 4 * bytes, 0, 3);
-    const float d = f16At(w), dmin = f16At(w + 2);
-    int sc[8], m[8];
-    for (int j = 0; j < 8; j++) k4ScaleMin(w + 4, j, &sc[j], &m[j]);
+    const __m256 d = _mm256_set1_ps(f16At(w)), dmin = _mm256_set1_ps(f16At(w + 2));
+    __m256 sc, m;
+    k4Scales(w + 4, &sc, &m);
+    sc = _mm256_mul_ps(sc, d);
+    m = _mm256_mul_ps(m, dmin);
+    __m256 s[R];
+    for (int r = 0; r < R; r++) {
+      s[r] = _mm256_mul_ps(sc, _mm256_loadu_ps(a[r].dx + 8 * b));  // d·sc_j·dx_j
+      acc.off[r] = _mm256_fmadd_ps(m, _mm256_loadu_ps(a[r].xs32 + 8 * b), acc.off[r]);  // dmin·m_j·dx_j·Σq_j
+    }
     const uint8_t* qs = w + (five ? 48 : 16);
     __m256i hb = five ? _mm256_loadu_si256((const __m256i*)(w + 16)) : _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
@@ -258,27 +312,41 @@ void dotQ4K(const uint8_t* w, size_t nb, bool five, const RowPtr* a, float* out)
         hb = _mm256_srli_epi16(hb, 2);
       }
       const size_t e = 256 * b + 64 * c;
-      acc.add32(lo, a, e, d * sc[2 * c]);
-      acc.add32(hi, a, e + 32, d * sc[2 * c + 1]);
-    }
-    for (int r = 0; r < R; r++) {
-      float o = 0;
-      for (int j = 0; j < 8; j++) o += (float)m[j] * a[r].dx[8 * b + j] * (a[r].qs16[16 * b + 2 * j] + a[r].qs16[16 * b + 2 * j + 1]);
-      acc.off[r] += dmin * o;
+#if defined(MOESAIC_Q_VNNI)
+      // lanes 0-7 take sub-block 2c's scale, lanes 8-15 sub-block 2c+1's
+      const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * c), _mm256_set1_epi32(2 * c + 1), 1);
+      for (int r = 0; r < R; r++) acc.fma64(r, lo, hi, a[r].q + e, _mm512_zextps256_ps512(s[r]), idx);
+#else
+      for (int r = 0; r < R; r++) {
+        acc.fma(r, 0, idot(lo, loadx(a[r].q + e)), lane(s[r], 2 * c));
+        acc.fma(r, 1, idot(hi, loadx(a[r].q + e + 32)), lane(s[r], 2 * c + 1));
+      }
+#endif
     }
   }
-  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+  acc.finish(out);
 }
 
 template <int R>
 void dotQ6K(const uint8_t* w, size_t nb, const RowPtr* a, float* out) {
   Acc<R> acc;
   const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+  // lanes 0-3 take group 2p's scale, lanes 4-7 group 2p+1's
+  const __m256i pick[4] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
+                           _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5), _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7)};
+  const __m256i dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
   for (size_t b = 0; b < nb; b++, w += 210) {
     __builtin_prefetch(w + 4 * 210, 0, 3);
-    const int8_t* sc = (const int8_t*)(w + 192);
-    const float d = f16At(w + 208);
+    const __m256 d = _mm256_set1_ps(f16At(w + 208));
     for (int n = 0; n < 2; n++) {
+      // the 8 group scales of this half, times d, times each group's dx (two groups per activation block)
+      const __m256 scn = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(w + 192 + 8 * n)))));
+      __m256 s[R];
+      for (int r = 0; r < R; r++) {
+        const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(a[r].dx + 8 * b + 4 * n)), dup);
+        s[r] = _mm256_mul_ps(scn, dx);
+        acc.off[r] = _mm256_fmadd_ps(_mm256_mul_ps(s[r], _mm256_set1_ps(32.0f)), _mm256_loadu_ps(a[r].qs16 + 16 * b + 8 * n), acc.off[r]);
+      }
       const __m256i qa = _mm256_loadu_si256((const __m256i*)(w + 64 * n));
       const __m256i qb = _mm256_loadu_si256((const __m256i*)(w + 64 * n + 32));
       const __m256i h = _mm256_loadu_si256((const __m256i*)(w + 128 + 32 * n));
@@ -288,63 +356,69 @@ void dotQ6K(const uint8_t* w, size_t nb, const RowPtr* a, float* out) {
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4), _mm256_and_si256(h, m30)),
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
       };
-      for (int p = 0; p < 4; p++) {
-        // 32 weights = 2 groups of 16 with their own scales: lanes 0-3 and 4-7
-        const size_t e = 256 * b + 128 * n + 32 * p;
-        const int g = 8 * n + 2 * p;
-        for (int r = 0; r < R; r++) {
-          const float dd = d * a[r].dx[e / 32];
-          const __m256 s = _mm256_set_m128(_mm_set1_ps(dd * sc[g + 1]), _mm_set1_ps(dd * sc[g]));
-          const __m256i pr = idot(u[p], loadx(a[r].q + e));
-          acc.v[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pr), s, acc.v[r]);
-        }
+#if defined(MOESAIC_Q_VNNI)
+      // 64 weights = 4 groups of 16: lanes 4g..4g+3 take group g's scale
+      const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+      const __m512i idx1 = _mm512_add_epi32(idx0, _mm512_set1_epi32(4));
+      for (int r = 0; r < R; r++) {
+        const size_t e = 256 * b + 128 * n;
+        acc.fma64(r, u[0], u[1], a[r].q + e, _mm512_zextps256_ps512(s[r]), idx0);
+        acc.fma64(r, u[2], u[3], a[r].q + e + 64, _mm512_zextps256_ps512(s[r]), idx1);
       }
-    }
-    for (int r = 0; r < R; r++) {
-      float o = 0;
-      for (int g = 0; g < 16; g++) o += (float)sc[g] * a[r].dx[8 * b + g / 2] * a[r].qs16[16 * b + g];
-      acc.off[r] += 32.0f * d * o;
+      (void)pick;
+#else
+      for (int p = 0; p < 4; p++) {
+        const size_t e = 256 * b + 128 * n + 32 * p;
+        for (int r = 0; r < R; r++) acc.fma(r, p & 1, idot(u[p], loadx(a[r].q + e)), _mm256_permutevar8x32_ps(s[r], pick[p]));
+      }
+#endif
     }
   }
-  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+  acc.finish(out);
 }
 
 template <int R>
 void dotQ8_0(const uint8_t* w, size_t nb, const RowPtr* a, float* out) {
   Acc<R> acc;
+  float off[R] = {};
   for (size_t b = 0; b < nb; b++, w += 34) {
     __builtin_prefetch(w + 8 * 34, 0, 3);
     const float d = f16At(w);
     const __m256i q = _mm256_loadu_si256((const __m256i*)(w + 2));
 #if defined(MOESAIC_Q_VNNI)
-    // codes w + 128 (unsigned) and an offset of 128·d per block
-    acc.add32(_mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), a, 32 * b, d);
-    for (int r = 0; r < R; r++) acc.off[r] += 128.0f * d * a[r].dx[b] * (a[r].qs16[2 * b] + a[r].qs16[2 * b + 1]);
+    // codes w + 128 (unsigned), and an offset of 128·d·dx·Σq per block
+    const __m256i u = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
+    for (int r = 0; r < R; r++) {
+      acc.fma(r, b & 1, idot(u, loadx(a[r].q + 32 * b)), _mm256_set1_ps(d * a[r].dx[b]));
+      off[r] += 128.0f * d * a[r].xs32[b];
+    }
 #else
     // |w| · sign(x, w): vpmaddubsw's pair sums stay below 2 · 128 · 127, no saturation
     const __m256i au = _mm256_sign_epi8(q, q);
-    for (int r = 0; r < R; r++) {
-      const __m256i p = idot(au, _mm256_sign_epi8(loadx(a[r].q + 32 * b), q));
-      acc.v[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * a[r].dx[b]), acc.v[r]);
-    }
+    for (int r = 0; r < R; r++) acc.fma(r, b & 1, idot(au, _mm256_sign_epi8(loadx(a[r].q + 32 * b), q)), _mm256_set1_ps(d * a[r].dx[b]));
 #endif
   }
-  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+  acc.finish(out);
+  for (int r = 0; r < R; r++) out[r] -= off[r];
 }
 
 template <int R>
 void dotQ4_0(const uint8_t* w, size_t nb, const RowPtr* a, float* out) {
   Acc<R> acc;
+  float off[R] = {};
   const __m128i m4 = _mm_set1_epi8(0x0f);
   for (size_t b = 0; b < nb; b++, w += 18) {
     __builtin_prefetch(w + 8 * 18, 0, 3);
     const float d = f16At(w);
     const __m128i q = _mm_loadu_si128((const __m128i*)(w + 2));
     const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
-    acc.add32(u, a, 32 * b, d);
-    for (int r = 0; r < R; r++) acc.off[r] += 8.0f * d * a[r].dx[b] * (a[r].qs16[2 * b] + a[r].qs16[2 * b + 1]);
+    for (int r = 0; r < R; r++) {
+      acc.fma(r, b & 1, idot(u, loadx(a[r].q + 32 * b)), _mm256_set1_ps(d * a[r].dx[b]));
+      off[r] += 8.0f * d * a[r].xs32[b];
+    }
   }
-  for (int r = 0; r < R; r++) out[r] = hsum(acc.v[r]) - acc.off[r];
+  acc.finish(out);
+  for (int r = 0; r < R; r++) out[r] -= off[r];
 }
 
 template <int R>
@@ -362,7 +436,8 @@ void dotRows(int dtype, const uint8_t* w, size_t k, const RowPtr* a, float* out)
 // out[i] for rows r0 .. r0 + count - 1 (count <= 4) of one weight row.
 void dotRowGroup(int dtype, const uint8_t* w, size_t k, const QuantActs& x, size_t r0, size_t count, float* out) {
   RowPtr a[4];
-  for (size_t i = 0; i < count; i++) a[i] = {x.q + (r0 + i) * k, x.dx + (r0 + i) * (k / 32), x.qs16 + (r0 + i) * (k / 16)};
+  for (size_t i = 0; i < count; i++)
+    a[i] = {x.q + (r0 + i) * k, x.dx + (r0 + i) * (k / 32), x.qs16 + (r0 + i) * (k / 16), x.xs32 + (r0 + i) * (k / 32)};
   switch (count) {
     case 1: return dotRows<1>(dtype, w, k, a, out);
     case 2: return dotRows<2>(dtype, w, k, a, out);

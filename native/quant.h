@@ -20,6 +20,7 @@ struct QuantActs {
   const int8_t* q;      // [rows, k] codes in [-127, 127]
   const float* dx;      // [rows, k/32] the scale of every 32 codes
   const float* qs16;    // [rows, k/16] Σ q over every 16 codes (exact integers, as floats)
+  const float* xs32;    // [rows, k/32] dx · Σ q over every 32 codes (the offsets' multiplier)
 };
 
 // y[rows, n] = x · Wᵀ, or with `up` the fused SwiGLU out = silu(x · Wᵀ) * (x · Upᵀ). W and Up are
@@ -36,7 +37,7 @@ struct QuantMatmulArgs {
 struct QuantKernels {
   const char* name;
   // Quantize x[rows, k] (k a multiple of 32) into the activation buffers.
-  void (*quantizeActs)(const float* x, size_t rows, size_t k, int8_t* q, float* dx, float* qs16);
+  void (*quantizeActs)(const float* x, size_t rows, size_t k, int8_t* q, float* dx, float* qs16, float* xs32);
   // Output columns [n0, n1) for all rows. scratch: quantScratchFloats(k, rows) floats.
   void (*matmul)(const QuantMatmulArgs& a, const QuantActs& x, size_t n0, size_t n1, float* scratch);
 };

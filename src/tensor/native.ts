@@ -59,6 +59,8 @@ export interface NativeAddon {
    * fused SwiGLU silu(x · Wᵀ) * (x · Upᵀ) when `up` is given (same dtype and shape).
    */
   quantMatmul(y: Float32Array, x: Float32Array, w: Uint8Array, wDtype: number, rows: number, n: number, k: number, up: Uint8Array | null): void;
+  /** rows of f32 weights x[rows, k] into the blocks of a quantized dtype (the twin of quant/quantize.ts). */
+  quantizeRows(x: Float32Array, out: Uint8Array, dtype: number, rows: number, k: number): void;
   /** The quantized kernels' instruction set now: 'portable', 'avx2' or 'avx512-vnni'. */
   quantIsa(): string;
   /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */

@@ -1,6 +1,6 @@
 // Child process for test/model/llama-crosscheck.test.ts: one GGUF through llama.cpp (node-llama-cpp,
-// imported from the moesaic cache where bench generate installs it): the raw logits after the prompt
-// and the greedy continuation. A child, because node-llama-cpp forks to test its binary with the
+// imported from the moesaic cache where bench generate installs it): the raw logits at every prompt
+// position and the greedy continuation. A child, because node-llama-cpp forks to test its binary with the
 // parent's execArgv and keeps native threads that the test runner must not inherit.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -39,10 +39,13 @@ const model = await llama.loadModel({ modelPath: job.model, gpuLayers: 0 });
 const P = job.prompt.length;
 const ctx = await model.createContext({ contextSize: P + job.genTokens, batchSize: P, threads: job.threads, sequences: 1 });
 const seq = ctx.getSequence();
-const items: Item[] = job.prompt.map((t, i) => (i === P - 1 ? [t, { generateNext: { logits: true } }] : t));
+const items: Item[] = job.prompt.map((t) => [t, { generateNext: { logits: true } }]);
 const out = await seq.controlledEvaluate(items);
-const logits: (number | null)[] = new Array<number | null>(job.vocab).fill(null);
-for (const [t, v] of out[P - 1]?.next.logits ?? new Map<number, number>()) logits[t] = v;
+const logits = job.prompt.map((_, p) => {
+  const row: (number | null)[] = new Array<number | null>(job.vocab).fill(null);
+  for (const [t, v] of out[p]?.next.logits ?? new Map<number, number>()) row[t] = v;
+  return row;
+});
 await seq.clearHistory();
 const ids: number[] = [];
 for await (const id of seq.evaluate([...job.prompt], { temperature: 0, yieldEogToken: true })) {

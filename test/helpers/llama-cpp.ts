@@ -10,8 +10,8 @@ import { rowRelErr } from '../reference/harness.js';
 
 /**
  * llama.cpp (node-llama-cpp's prebuilt CPU binary, installed into the moesaic cache on first use as
- * `bench generate --vs llama.cpp` does) for cross-checks: its raw logits after a prompt and its greedy
- * continuation, from a child process (llama-cpp-worker.ts).
+ * `bench generate --vs llama.cpp` does) for cross-checks: its raw logits at every position of a prompt
+ * and its greedy continuation, from a child process (llama-cpp-worker.ts).
  */
 export interface LlamaCpp {
   readonly entry: string;
@@ -29,27 +29,50 @@ export function findLlamaCpp(): LlamaCpp | string {
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'llama-cpp-worker.js');
 
-export function runLlamaCpp(l: LlamaCpp, model: string, prompt: readonly number[], genTokens: number, vocab: number, scratch: string): { ids: number[]; logits: Float32Array } {
+export function runLlamaCpp(l: LlamaCpp, model: string, prompt: readonly number[], genTokens: number, vocab: number, scratch: string): { ids: number[]; logits: Float32Array[] } {
   const jobFile = join(scratch, 'llama-job.json');
   writeFileSync(jobFile, JSON.stringify({ entry: l.entry, model, prompt, genTokens, vocab, threads: 2 }));
   const r = spawnSync(process.execPath, [WORKER, jobFile], { encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20 });
   assert.equal(r.status, 0, `llama.cpp worker failed on ${model}: ${r.stderr || String(r.error)}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ids: number[]; logits: (number | null)[] };
-  out.logits.forEach((v, i) => assert.ok(typeof v === 'number' && Number.isFinite(v), `llama.cpp gave no logit for token ${i}`));
-  return { ids: out.ids, logits: Float32Array.from(out.logits as number[]) };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ids: number[]; logits: (number | null)[][] };
+  out.logits.forEach((row, p) => row.forEach((v, i) => assert.ok(typeof v === 'number' && Number.isFinite(v), `llama.cpp gave no logit for token ${i} at position ${p}`)));
+  return { ids: out.ids, logits: out.logits.map((row) => Float32Array.from(row as number[])) };
 }
 
 /**
- * Agreement of moesaic and llama.cpp on one file: max |a - b| / max |b| of the logits after the prompt
- * and how many greedy ids agree from the start. Tolerance: both engines round the activations of every
- * quantized product to 8 bits per block (moesaic per 32 values, llama.cpp per 256 for K-quants) and sum
- * in different orders: measured ~1e-2 of the logits' range; a wrong block layout, scale or tensor type
- * gives differences of order 1 and different ids.
+ * Agreement of moesaic and llama.cpp on one file: per prompt position max |a - b| / max |b| of the
+ * logits (the worst and the median position), and how many greedy ids agree from the start.
+ *
+ * Tolerances: both engines round the activations of every quantized product to 8 bits per block
+ * (moesaic per 32 values, llama.cpp per 256 for K-quants) and sum in different orders, which moves the
+ * logits by ~1e-2 of their range (the median must stay within LLAMA_MEDIAN_TOLERANCE); at a position
+ * where a router's top-k is nearly tied that can flip an expert, measured up to 3.6e-2
+ * (LLAMA_LOGIT_TOLERANCE bounds every position). A wrong block layout, scale or tensor type gives
+ * differences of order 1 at every position.
  */
-export const LLAMA_LOGIT_TOLERANCE = 3e-2;
+export const LLAMA_LOGIT_TOLERANCE = 6e-2;
+export const LLAMA_MEDIAN_TOLERANCE = 2e-2;
 
-export function agreement(ours: { ids: readonly number[]; logits: Float32Array }, theirs: { ids: readonly number[]; logits: Float32Array }): { err: number; agree: number } {
+export function agreement(ours: { ids: readonly number[]; logits: Float32Array[] }, theirs: { ids: readonly number[]; logits: Float32Array[] }): { err: number; median: number; agree: number } {
   let agree = 0;
   while (agree < ours.ids.length && ours.ids[agree] === theirs.ids[agree]) agree++;
-  return { err: rowRelErr(ours.logits, theirs.logits), agree };
+  assert.equal(ours.logits.length, theirs.logits.length);
+  const errs = ours.logits.map((row, p) => rowRelErr(row, theirs.logits[p]!)).sort((a, b) => a - b);
+  return { err: errs[errs.length - 1]!, median: errs[errs.length >> 1]!, agree };
+}
+
+/**
+ * Where the greedy ids part, whether that is a near-tie: with both engines on the same prefix, the
+ * token llama.cpp chose has a logit (moesaic's) within `tolerance` of the range below moesaic's best,
+ * so the engines' logit difference (the quantization's) explains the different choice. Returns the
+ * margin as a fraction of the range.
+ */
+export function divergenceMargin(logits: Float32Array, theirChoice: number): number {
+  let best = -Infinity;
+  let range = 0;
+  for (const v of logits) {
+    best = Math.max(best, v);
+    range = Math.max(range, Math.abs(v));
+  }
+  return (best - logits[theirChoice]!) / range;
 }

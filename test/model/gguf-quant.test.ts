@@ -13,7 +13,7 @@ import { parseGguf } from '../../src/model/gguf/reader.js';
 import { loadModel } from '../../src/model/model.js';
 import { fileMapper } from '../../src/tensor/backends.js';
 import { nativeAvailable } from '../../src/tensor/native.js';
-import { agreement, findLlamaCpp, LLAMA_LOGIT_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
+import { agreement, divergenceMargin, findLlamaCpp, LLAMA_LOGIT_TOLERANCE, LLAMA_MEDIAN_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
 import { removeDir, rowRelErr, tempDir } from '../reference/harness.js';
 
 const IDS = [1, 17, 300, 42, 511, 7, 7, 2];
@@ -72,7 +72,7 @@ describe('quantized GGUF (gen-model small mixtral)', { skip: nativeAvailable() ?
     assert.equal(maxRelErr(mem, file), 0);
   });
 
-  test('llama.cpp reads the Q4_K_M file: same logits within tolerance, 32 equal greedy ids', async (t) => {
+  test('llama.cpp reads the Q4_K_M file: same logits at every prompt position, greedy ids equal up to a near-tie', async (t) => {
     const llama = findLlamaCpp();
     if (typeof llama === 'string') return t.skip(llama);
     const prompt = [1, 17, 300, 42, 511, 7, 7, 2, 1000, 64, 9, 1999];
@@ -80,9 +80,17 @@ describe('quantized GGUF (gen-model small mixtral)', { skip: nativeAvailable() ?
     const ids: number[] = [];
     for await (const tok of model.generate(prompt, { maxTokens: 32, stopAtEos: false })) ids.push(tok.id);
     const theirs = runLlamaCpp(llama, q4km, prompt, 32, model.config.vocabSize, root);
-    const { err, agree } = agreement({ ids, logits: model.logits(prompt)[prompt.length - 1]! }, theirs);
-    console.log(`# q4_k_m vs llama.cpp: logits ${err.toExponential(2)}, greedy ids agree ${agree}/32`);
-    assert.ok(err <= LLAMA_LOGIT_TOLERANCE, `logits differ by ${err.toExponential(2)} of their range`);
-    assert.equal(agree, 32, `greedy ids agree only for ${agree} of 32`);
+    const { err, median, agree } = agreement({ ids, logits: model.logits(prompt) }, theirs);
+    assert.ok(err <= LLAMA_LOGIT_TOLERANCE, `logits differ by ${err.toExponential(2)} of their range at one position`);
+    assert.ok(median <= LLAMA_MEDIAN_TOLERANCE, `logits differ by ${median.toExponential(2)} of their range at the median position`);
+    if (agree === 32) {
+      console.log(`# q4_k_m vs llama.cpp: logits max ${err.toExponential(2)} median ${median.toExponential(2)}, greedy ids agree 32/32`);
+      return;
+    }
+    // where the ids part, the two best tokens must be closer than the engines' typical logit difference
+    const prefix = [...prompt, ...ids.slice(0, agree)];
+    const margin = divergenceMargin(model.logits(prefix)[prefix.length - 1]!, theirs.ids[agree]!);
+    console.log(`# q4_k_m vs llama.cpp: logits max ${err.toExponential(2)} median ${median.toExponential(2)}, greedy ids agree ${agree}/32, then a near-tie (margin ${margin.toExponential(2)})`);
+    assert.ok(margin <= LLAMA_MEDIAN_TOLERANCE, `ids part at step ${agree} with a margin of ${margin.toExponential(2)}, not a near-tie`);
   });
 });

@@ -10,7 +10,7 @@ import { exportGguf } from '../../src/model/gguf/export.js';
 import { QUANT_MIXES } from '../../src/model/gguf/quant-mix.js';
 import { loadModel } from '../../src/model/model.js';
 import { fileMapper } from '../../src/tensor/backends.js';
-import { agreement, findLlamaCpp, LLAMA_LOGIT_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
+import { agreement, divergenceMargin, findLlamaCpp, LLAMA_LOGIT_TOLERANCE, LLAMA_MEDIAN_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
 import { removeDir, tempDir } from '../reference/harness.js';
 
 const PROMPT = [1, 17, 300, 42, 511, 7, 7, 2, 1000, 64, 9, 1999];
@@ -23,7 +23,7 @@ after(() => removeDir(root));
 for (const arch of ['mixtral', 'qwen3_moe', 'qwen2_moe'] as const) {
   describe(`llama.cpp on moesaic's quantized ${arch} exports`, { skip: typeof llama === 'string' ? llama : false }, () => {
     for (const mix of QUANT_MIXES) {
-      test(`${mix}: logits within ${LLAMA_LOGIT_TOLERANCE}, ${GEN} greedy ids equal`, async () => {
+      test(`${mix}: logits within tolerance, ${GEN} greedy ids equal up to a near-tie`, async () => {
         const dir = join(root, arch);
         await generateModel({ arch, size: 'small', out: dir, seed: 9, dtype: 'bf16' });
         const file = join(root, `${arch}.${mix}.gguf`);
@@ -31,12 +31,19 @@ for (const arch of ['mixtral', 'qwen3_moe', 'qwen2_moe'] as const) {
         const model = await loadModel(file);
         const ids: number[] = [];
         for await (const t of model.generate(PROMPT, { maxTokens: GEN, stopAtEos: false })) ids.push(t.id);
-        const ours = { ids, logits: model.logits(PROMPT)[PROMPT.length - 1]! };
+        const ours = { ids, logits: model.logits(PROMPT) };
         const theirs = runLlamaCpp(llama as Exclude<typeof llama, string>, file, PROMPT, GEN, model.config.vocabSize, root);
-        const { err, agree } = agreement(ours, theirs);
-        console.log(`# ${arch} ${mix}: logits ${err.toExponential(2)}, greedy ids agree ${agree}/${GEN}`);
-        assert.ok(err <= LLAMA_LOGIT_TOLERANCE, `${arch} ${mix}: logits differ by ${err.toExponential(2)} of their range`);
-        assert.equal(agree, GEN, `${arch} ${mix}: greedy ids agree only for ${agree} of ${GEN}`);
+        const { err, median, agree } = agreement(ours, theirs);
+        assert.ok(err <= LLAMA_LOGIT_TOLERANCE, `${arch} ${mix}: logits differ by ${err.toExponential(2)} of their range at one position`);
+        assert.ok(median <= LLAMA_MEDIAN_TOLERANCE, `${arch} ${mix}: logits differ by ${median.toExponential(2)} at the median position`);
+        if (agree === GEN) {
+          console.log(`# ${arch} ${mix}: logits max ${err.toExponential(2)} median ${median.toExponential(2)}, greedy ids agree ${GEN}/${GEN}`);
+          return;
+        }
+        const prefix = [...PROMPT, ...ids.slice(0, agree)];
+        const margin = divergenceMargin(model.logits(prefix)[prefix.length - 1]!, theirs.ids[agree]!);
+        console.log(`# ${arch} ${mix}: logits max ${err.toExponential(2)} median ${median.toExponential(2)}, greedy ids agree ${agree}/${GEN}, then a near-tie (margin ${margin.toExponential(2)})`);
+        assert.ok(margin <= LLAMA_MEDIAN_TOLERANCE, `${arch} ${mix}: ids part at step ${agree} with a margin of ${margin.toExponential(2)}, not a near-tie`);
       });
     }
   });

@@ -13,7 +13,7 @@ import type { ExportType } from './metadata.js';
 import { ggufModelMetadata, llamaCppCaveats } from './metadata.js';
 import type { NameRule } from './names.js';
 import { fillName, GGUF_ARCH, NAME_RULES, permuteHeads } from './names.js';
-import { quantize } from '../../tensor/quant/quantize.js';
+import { quantizeRows } from '../../tensor/quant/quantize.js';
 import { quantRowBytes, quantTypeOfGgml } from '../../tensor/quant/formats.js';
 import { numel } from '../../tensor/weight.js';
 import { ggmlOf, mixType, QUANT_MIXES } from './quant-mix.js';
@@ -139,7 +139,7 @@ function encode(data: Float32Array | Uint16Array, ggml: number, cols: number): U
   const quant = quantTypeOfGgml(ggml);
   if (quant) {
     const q = new Uint8Array((data.length / cols) * quantRowBytes(quant, cols));
-    quantize(quant, data as Float32Array, 0, data.length, q);
+    quantizeRows(quant, data as Float32Array, data.length / cols, cols, q);
     return q;
   }
   if (ggml === GgmlType.BF16 && data instanceof Float32Array) {

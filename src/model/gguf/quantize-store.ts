@@ -1,5 +1,5 @@
 import { quantRowBytes } from '../../tensor/quant/formats.js';
-import { quantize } from '../../tensor/quant/quantize.js';
+import { quantizeRows } from '../../tensor/quant/quantize.js';
 import type { Weight } from '../../tensor/weight.js';
 import { toF32 } from '../../tensor/weight.js';
 import type { ModelConfig } from '../config.js';
@@ -31,7 +31,7 @@ export function quantizeStore(cfg: ModelConfig, store: TensorStore, mix: QuantMi
         const type = mixType(mix, gguf, cols, cfg);
         if (!type || type === w.dtype) continue;
         const blocks = new Uint8Array(rows * quantRowBytes(type, cols));
-        quantize(type, toF32(w), 0, rows * cols, blocks);
+        quantizeRows(type, toF32(w), rows, cols, blocks);
         out.set(name, { name, dtype: type, shape: w.shape, data: blocks });
       }
     }

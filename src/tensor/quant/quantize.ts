@@ -1,4 +1,5 @@
-import { f16ToF32, f32ToF16 } from '../dtype.js';
+import { DTYPE_CODE, f16ToF32, f32ToF16 } from '../dtype.js';
+import { nativeAddon, nativeAvailable } from '../native.js';
 import { scaleMinK4 } from './dequantize.js';
 import type { QuantType } from './formats.js';
 import { QUANT_FORMATS } from './formats.js';
@@ -162,4 +163,13 @@ function q6kBlock(x: Float32Array, at: number, out: Uint8Array, o: number, L: Ui
       out[o + 128 + 32 * n + l] = (q[0]! >> 4) | ((q[1]! >> 4) << 2) | ((q[2]! >> 4) << 4) | ((q[3]! >> 4) << 6);
     }
   }
+}
+
+/**
+ * Quantize rows x[rows, k] into out with the native quantizers (the same algorithms in f32, on the
+ * thread pool: seconds instead of minutes for a model), or with `quantize` where the addon is not built.
+ */
+export function quantizeRows(type: QuantType, x: Float32Array, rows: number, k: number, out: Uint8Array): void {
+  if (nativeAvailable()) nativeAddon().quantizeRows(x, out, DTYPE_CODE[type], rows, k);
+  else quantize(type, x, 0, rows * k, out);
 }
