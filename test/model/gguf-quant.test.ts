@@ -5,6 +5,8 @@
 // here) reads the file with the same logits and greedy ids (llama-crosscheck.test.ts runs every mix).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateModel } from '../../src/gen/gen-model.js';
 import { exportGguf } from '../../src/model/gguf/export.js';
@@ -13,7 +15,7 @@ import { parseGguf } from '../../src/model/gguf/reader.js';
 import { loadModel } from '../../src/model/model.js';
 import { fileMapper } from '../../src/tensor/backends.js';
 import { nativeAvailable } from '../../src/tensor/native.js';
-import { agreement, divergenceMargin, findLlamaCpp, LLAMA_LOGIT_TOLERANCE, LLAMA_MEDIAN_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
+import { agreement, divergenceMargin, findLlamaCpp, findLlamaQuantize, LLAMA_LOGIT_TOLERANCE, LLAMA_MEDIAN_TOLERANCE, runLlamaCpp } from '../helpers/llama-cpp.js';
 import { removeDir, rowRelErr, tempDir } from '../reference/harness.js';
 
 const IDS = [1, 17, 300, 42, 511, 7, 7, 2];
@@ -72,25 +74,53 @@ describe('quantized GGUF (gen-model small mixtral)', { skip: nativeAvailable() ?
     assert.equal(maxRelErr(mem, file), 0);
   });
 
-  test('llama.cpp reads the Q4_K_M file: same logits at every prompt position, greedy ids equal up to a near-tie', async (t) => {
+  // One llama.cpp run (it is slow on a busy machine): on llama-quantize's file when llama.cpp's tools are
+  // built, which is then shown to be moesaic's export byte for byte, else on moesaic's export.
+  test('llama.cpp agrees with moesaic on the Q4_K_M file (logits at every prompt position, greedy ids up to a near-tie), and llama-quantize writes the same file', async (t) => {
     const llama = findLlamaCpp();
     if (typeof llama === 'string') return t.skip(llama);
+    const quantizer = findLlamaQuantize(llama);
+    const theirsFile = existsSync(quantizer) ? join(root, 'mixtral-small.llama-quantize.q4_k_m.gguf') : q4km;
+    if (theirsFile !== q4km) await compareWithLlamaQuantize(quantizer, theirsFile);
+    else console.log(`# ${quantizer}: checking moesaic's own export only`);
     const prompt = [1, 17, 300, 42, 511, 7, 7, 2, 1000, 64, 9, 1999];
-    const model = await loadModel(q4km);
+    const model = await loadModel(theirsFile);
     const ids: number[] = [];
     for await (const tok of model.generate(prompt, { maxTokens: 32, stopAtEos: false })) ids.push(tok.id);
-    const theirs = runLlamaCpp(llama, q4km, prompt, 32, model.config.vocabSize, root);
-    const { err, median, agree } = agreement({ ids, logits: model.logits(prompt) }, theirs);
-    assert.ok(err <= LLAMA_LOGIT_TOLERANCE, `logits differ by ${err.toExponential(2)} of their range at one position`);
-    assert.ok(median <= LLAMA_MEDIAN_TOLERANCE, `logits differ by ${median.toExponential(2)} of their range at the median position`);
-    if (agree === 32) {
-      console.log(`# q4_k_m vs llama.cpp: logits max ${err.toExponential(2)} median ${median.toExponential(2)}, greedy ids agree 32/32`);
-      return;
+    const run = runLlamaCpp(llama, theirsFile, prompt, 32, model.config.vocabSize, root);
+    const { err, median, agree } = agreement({ ids, logits: model.logits(prompt) }, run);
+    let note = '';
+    if (agree < 32) {
+      const prefix = [...prompt, ...ids.slice(0, agree)];
+      const margin = divergenceMargin(model.logits(prefix)[prefix.length - 1]!, run.ids[agree]!);
+      note = `, then a near-tie (margin ${margin.toExponential(2)})`;
+      assert.ok(margin <= LLAMA_MEDIAN_TOLERANCE, `ids part at step ${agree} with a margin of ${margin.toExponential(2)}, not a near-tie`);
     }
-    // where the ids part, the two best tokens must be closer than the engines' typical logit difference
-    const prefix = [...prompt, ...ids.slice(0, agree)];
-    const margin = divergenceMargin(model.logits(prefix)[prefix.length - 1]!, theirs.ids[agree]!);
-    console.log(`# q4_k_m vs llama.cpp: logits max ${err.toExponential(2)} median ${median.toExponential(2)}, greedy ids agree ${agree}/32, then a near-tie (margin ${margin.toExponential(2)})`);
-    assert.ok(margin <= LLAMA_MEDIAN_TOLERANCE, `ids part at step ${agree} with a margin of ${margin.toExponential(2)}, not a near-tie`);
+    console.log(`# ${theirsFile === q4km ? 'moesaic' : 'llama-quantize'} q4_k_m, moesaic vs llama.cpp: logits max ${err.toExponential(2)} median ${median.toExponential(2)}, greedy ids agree ${agree}/32${note}`);
+    assert.ok(err <= LLAMA_LOGIT_TOLERANCE && median <= LLAMA_MEDIAN_TOLERANCE, `logits differ by ${err.toExponential(2)} (median ${median.toExponential(2)})`);
   });
 });
+
+/** llama-quantize's Q4_K_M of the same f32 weights: the same tensor types (the mix rules) and the same
+ *  blocks (the quantizers: ggml's reference searches, no importance matrix) as moesaic's export. */
+async function compareWithLlamaQuantize(quantizer: string, theirsFile: string): Promise<void> {
+  const f32 = join(root, 'mixtral-small.f32.gguf');
+  exportGguf({ model: dir, out: f32, type: 'f32', mapFile: await fileMapper() });
+  const r = spawnSync(quantizer, [f32, theirsFile, 'Q4_K_M', '2'], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, `llama-quantize failed: ${r.stderr}`);
+  const mapFile = await fileMapper();
+  const theirs = parseGguf(mapFile(theirsFile), theirsFile);
+  const ours = parseGguf(mapFile(q4km), q4km);
+  assert.deepEqual([...theirs.tensors.keys()].sort(), [...ours.tensors.keys()].sort());
+  // the same type for every tensor (the mix rules) and the same blocks (the quantizers: ggml's
+  // reference searches, without an importance matrix)
+  const a = new Uint8Array(mapFile(theirsFile));
+  const b = new Uint8Array(mapFile(q4km));
+  for (const [name, info] of theirs.tensors) {
+    const mine = ours.tensors.get(name)!;
+    assert.equal(ggmlTypeName(mine.type), ggmlTypeName(info.type), `${name}: moesaic's mix vs llama-quantize`);
+    const x = a.subarray(info.offset, info.offset + info.bytes);
+    const y = b.subarray(mine.offset, mine.offset + mine.bytes);
+    assert.ok(x.length === y.length && x.every((v, i) => v === y[i]), `${name}: moesaic's ${ggmlTypeName(mine.type)} blocks differ from llama-quantize's`);
+  }
+}
