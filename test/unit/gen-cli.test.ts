@@ -13,16 +13,17 @@ test('gen-model CLI writes a model with the given options', () => {
   const root = mkdtempSync(join(tmpdir(), 'moesaic-gen-cli-'));
   try {
     const out = join(root, 'model');
-    const r = run(['--arch', 'qwen2_moe', '--size', 'tiny', '--out', out, '--seed', '4', '--dtype', 'bf16', '--skew', '0.5', '--shard-mb', '0.3']);
+    const r = run(['--arch', 'qwen2_moe', '--size', 'tiny', '--out', out, '--seed', '4', '--dtype', 'bf16', '--skew', '0.5', '--shard-mb', '0.3', '--experts', '12', '--layers', '2']);
     assert.equal(r.status, 0, r.stderr);
     const files = readdirSync(out);
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors.index.json']) {
       assert.ok(files.includes(f), `missing ${f}`);
     }
     assert.ok(files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)).length >= 2);
-    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype, 'bfloat16');
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.deepEqual([config.torch_dtype, config.num_experts, config.num_hidden_layers], ['bfloat16', 12, 2]);
     const marker = JSON.parse(readFileSync(join(out, 'moesaic-gen.json'), 'utf8'));
-    assert.deepEqual([marker.seed, marker.skew, marker.dtype], [4, 0.5, 'bf16']);
+    assert.deepEqual([marker.seed, marker.skew, marker.dtype, marker.experts, marker.layers], [4, 0.5, 'bf16', 12, 2]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -39,6 +40,8 @@ test('gen-model CLI rejects bad options with a non-zero exit and a message namin
       [['--arch', 'mixtral', '--size', 'tiny', '--out', out, '--dtype', 'f16'], /--dtype/],
       [['--arch', 'mixtral', '--size', 'tiny', '--out', out, '--seed', 'x'], /--seed/],
       [['--arch', 'mixtral', '--size', 'tiny'], /--out/],
+      [['--arch', 'mixtral', '--size', 'tiny', '--out', out, '--experts', '1'], /--experts must be an integer in \[2, 1024\], got '1'/],
+      [['--arch', 'mixtral', '--size', 'tiny', '--out', out, '--layers', '1.5'], /--layers must be an integer in \[1, 256\]/],
     ];
     for (const [args, re] of cases) {
       const r = run(args);
