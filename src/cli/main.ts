@@ -6,7 +6,7 @@ import { MoesaicError } from '../errors.js';
 import { installClosedStdoutHandling, installInterruptHandling, isClosedPipe } from '../io/signals.js';
 import { sweepStaleTemporaries, useLedger } from '../io/temporaries.js';
 import { cacheDir } from './cache-dir.js';
-import { launchHook, silentOnThisRank } from './parallel-options.js';
+import { silentOnThisRank } from './parallel-options.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -25,7 +25,6 @@ export async function main(argv: string[]): Promise<void> {
     .description('Mixture-of-Experts inference engine: run, trace, simulate and benchmark MoE models')
     .version(packageVersion(), '--version', 'print the moesaic version')
     .option('--debug', 'print stack traces on errors')
-    .hook('preAction', launchHook)
     .exitOverride()
     // parser errors (unknown option, missing value) in the same one-line form as every other error
     .configureOutput({ outputError: (text, write) => write(`moesaic: error [E_BAD_OPTION]: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`) });

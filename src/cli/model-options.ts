@@ -7,6 +7,7 @@ import type { RunOptions } from '../options/run-options.js';
 import { addRunOptions, pickRunOptions } from '../options/run-options.js';
 import { TraceRecorder } from '../trace/recorder.js';
 import { outputPathArg } from './parse.js';
+import { launchHook } from './parallel-options.js';
 
 /** Options shared by every command that runs a model: the model, the run-time options, a trace. */
 export interface ModelOptions extends RunOptions {
@@ -18,6 +19,7 @@ export interface ModelOptions extends RunOptions {
 export function addModelOptions(cmd: Command, { trace = true } = {}): Command {
   cmd = cmd.requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json) or a .gguf file');
   addRunOptions(cmd);
+  cmd.hook('preAction', launchHook); // --ranks N: restart this command under mpirun
   if (trace) cmd.option('--trace <file>', 'record routing decisions to a trace (.jsonl or .jsonl.gz)', outputPathArg('--trace'));
   return cmd;
 }

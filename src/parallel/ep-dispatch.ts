@@ -14,6 +14,8 @@ export interface EpCounters {
   expertMs: number;
   /** layer calls */
   layers: number;
+  /** when present, rows this rank ran in each layer call, in call order (bench ep's measured Max Load) */
+  rowLog?: number[];
 }
 
 export function zeroCounters(): EpCounters {
@@ -55,7 +57,7 @@ export function expertParallel(inner: DispatchPolicy, comm: Communicator, map: E
   if (!Number.isInteger(chunks) || chunks < 1 || chunks > 64) fail('E_BAD_OPTION', `--ep-chunks must be an integer in [1, 64], got ${chunks}`);
   if (chunks > 1 && !inner.dropless) fail('E_BAD_OPTION', `--ep-chunks needs a dropless gating policy: ${inner.name} gating dispatches its whole padded plan at once`);
   const names = Array.from({ length: chunks }, (_, c) => ({ send: `ep.send.${c}`, recv: `ep.recv.${c}`, ret: `ep.ret.${c}`, back: `ep.back.${c}` }));
-  const layers = new WeakMap<ExpertJob, { ranges: (readonly [number, number])[]; chunks: ChunkExchange[]; expertStart: number }>();
+  const layers = new WeakMap<ExpertJob, { ranges: (readonly [number, number])[]; chunks: ChunkExchange[]; expertStart: number; rows: number }>();
 
   /** Exchange time goes to the layer's `exchange` module and to the counters. */
   const exchanging = <T>(job: ExpertJob, f: () => T): T => {
@@ -94,7 +96,7 @@ export function expertParallel(inner: DispatchPolicy, comm: Communicator, map: E
       let st = layers.get(job);
       if (!st) {
         const ranges = this.chunks!(job.plan) as (readonly [number, number])[];
-        st = { ranges, chunks: [start(job, layer, 0, ranges[0]![0], ranges[0]![1])], expertStart: 0 };
+        st = { ranges, chunks: [start(job, layer, 0, ranges[0]![0], ranges[0]![1])], expertStart: 0, rows: 0 };
         layers.set(job, st);
       }
       const c = st.chunks.length - 1;
@@ -110,6 +112,7 @@ export function expertParallel(inner: DispatchPolicy, comm: Communicator, map: E
       const ys = job.buffers.get('ep.local.y', localRow.length * H);
       permuteRows(xs, ch.recv, H, localRow);
       counters.expertRows += localRow.length;
+      st.rows += localRow.length;
       st.expertStart = performance.now();
       return { xs, ys, offsets, rows: localRow.length, hidden: H };
     },
@@ -135,6 +138,7 @@ export function expertParallel(inner: DispatchPolicy, comm: Communicator, map: E
       inner.finalize(job, last ?? { ...first, ys: all, offsets: job.plan.offsets, rows: all.length / H }, 0, all.length / H);
       layers.delete(job);
       counters.layers++;
+      counters.rowLog?.push(st.rows);
     },
   };
 }

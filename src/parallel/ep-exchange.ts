@@ -30,7 +30,8 @@ export interface ExchangeRoute {
 /**
  * Routes plan slots [from, to): counts rows per (destination, expert), orders them, and exchanges the
  * counts first (a small all-to-all, so every rank can size its receive buffer exactly). Row i of
- * expert e's group goes to the i-th of its copies in turn, so replicas split a hot expert's rows.
+ * expert e's group goes to copy (i + rank) mod copies: replicas split a hot expert's rows, and ranks
+ * with one row each (decode) start their turns on different copies.
  */
 export function routeExchange(comm: Communicator, layer: LayerExperts, plan: DispatchPlan, from: number, to: number): ExchangeRoute {
   const N = comm.size;
@@ -42,7 +43,7 @@ export function routeExchange(comm: Communicator, layer: LayerExperts, plan: Dis
     const lo = Math.max(from, plan.offsets[e]!);
     const hi = Math.min(to, plan.offsets[e + 1]!);
     for (let s = lo; s < hi; s++) {
-      const c = holderOf(layer, e, s - plan.offsets[e]!) * E + e;
+      const c = holderOf(layer, e, s - plan.offsets[e]! + comm.rank) * E + e;
       cell[s - from] = c;
       sendPer[c]!++;
     }

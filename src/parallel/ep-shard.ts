@@ -100,6 +100,7 @@ export function shardedExperts(inner: DispatchPolicy, comm: Communicator, counte
       inner.finalize(g.job, rows, 0, rows.rows);
       exchanging(job, () => comm.reduceScatter(g.job.out, job.out.subarray(0, job.tokens * job.hidden), g.tokens.map((t) => t * job.hidden)));
       counters.layers++;
+      counters.rowLog?.push(rows.rows);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { fail } from '../errors.js';
 import type { TraceActivity } from '../trace/activity.js';
-import { fitLayerPlacement } from './placement.js';
+import { fitEnd, fitLayerPlacement } from './placement.js';
 import { rebalanceExperts } from './eplb.js';
 import { PLACEMENT_POLICIES, checkDevices, placeExperts, type PlacementPolicy } from './placement.js';
 
@@ -60,10 +60,10 @@ export function copiesPerRank(layer: LayerExperts, ranks: number): number[] {
 
 /**
  * The expert map of a model: `moeLayers[l]` says whether model layer l is a MoE layer. The fitted
- * policies need a trace of the same model (same experts, same MoE layers); EPLB fits each layer's
- * loads over the whole trace (it is a plan for the next period, as DeepSeek's balancer is), greedy and
- * anticorr use simulate's fitting (the first half of the steps), so `bench ep` can set the measured
- * Max Load beside simulate's prediction for the second half.
+ * policies need a trace of the same model (same experts, same MoE layers) and all fit on the first
+ * half of its steps, as `simulate placement` does (greedy and anticorr with simulate's own code, EPLB
+ * on the loads of those steps), so `bench ep` can set the Max Load measured on the second half beside
+ * the simulator's prediction.
  */
 export function buildExpertMap(moeLayers: readonly boolean[], E: number, N: number, o: PlacementOptions): ExpertMap {
   checkDevices(E, N, '--ranks');
@@ -96,7 +96,8 @@ function traceLayers(moeLayers: readonly boolean[], E: number, trace: TraceActiv
 /** EPLB's plan for one layer: `replicas` physical slots, slot s on rank floor(s / (replicas / N)). */
 function eplbLayer(act: TraceActivity['layers'][number], E: number, N: number, replicas: number): LayerExperts {
   const load = new Array<number>(E).fill(0);
-  for (let p = 0; p < act.experts.length; p++) load[act.experts[p]!]! += act.counts[p]!;
+  const fitted = act.offsets[fitEnd(act.steps.length)]!;
+  for (let p = 0; p < fitted; p++) load[act.experts[p]!]! += act.counts[p]!;
   const plan = rebalanceExperts([load], { replicas, groups: 1, nodes: 1, gpus: N }).layers[0]!;
   const perRank = replicas / N;
   const holders: number[][] = Array.from({ length: E }, () => []);
