@@ -14,10 +14,10 @@ import { mpiMissing } from './mpi-run.js';
 
 const skip = mpiAvailable() ? mpiMissing() : 'the MPI addon is not built (no mpicc at npm install)';
 let dir: string;
-before(() => {
+before(async () => {
   if (skip) return;
   dir = tempDir('moesaic-bench-ep-');
-  genModel(join(dir, 'm'), 'mixtral', { seed: 5, skew: 2 });
+  await genModel(join(dir, 'm'), 'mixtral', { seed: 5, skew: 2 });
 });
 after(() => dir && removeDir(dir));
 
