@@ -25,3 +25,20 @@ export class MoesaicError extends Error {
 export function fail(code: ErrorCode, message: string): never {
   throw new MoesaicError(code, message);
 }
+
+/**
+ * A value as an error message should show it. JSON.stringify prints NaN and Infinity as `null` and
+ * nothing for undefined; an integer beyond 2^53 was already rounded when its JSON was parsed (2^63-1
+ * reads as 9223372036854775808), so its digits would be invented: it is shown approximately and said
+ * to be too large. A bigint (from a GGUF u64/i64) is exact.
+ */
+export function showValue(v: unknown): string {
+  if (typeof v === 'number') {
+    if (Number.isNaN(v) || !Number.isFinite(v)) return String(v);
+    if (Number.isInteger(v) && !Number.isSafeInteger(v)) return `${v.toPrecision(6)} (beyond 2^53, too large to be exact)`;
+    return String(v);
+  }
+  if (typeof v === 'bigint') return v.toString();
+  if (v === undefined) return 'undefined';
+  return JSON.stringify(v) ?? String(v);
+}

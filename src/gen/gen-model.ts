@@ -31,6 +31,8 @@ export interface GenModelOptions {
   /** Number of decoder layers instead of the size's. */
   layers?: number;
   onProgress?: (msg: string) => void;
+  /** How errors name the output folder (default `--out DIR`; the demo names its cache folder). */
+  outName?: string;
 }
 
 /**
@@ -46,9 +48,10 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
   const o = validate(opts);
   const d = modelDims(o.arch, o.size, { experts: opts.experts, layers: opts.layers });
   const target = resolve(o.out);
-  checkTarget(target);
+  const name = opts.outName ?? `--out ${o.out}`;
+  checkTarget(target, name);
   // built in a temporary folder beside --out (a symlink is followed and kept), moved in when complete
-  const out = new OutputDir(target, `--out ${o.out}`);
+  const out = new OutputDir(target, name);
   const tmp = out.tmp;
   try {
     const json = (name: string, value: unknown) => writeFileSync(join(tmp, name), JSON.stringify(value, null, 2) + '\n');
@@ -88,11 +91,11 @@ export async function generateModel(opts: GenModelOptions): Promise<void> {
   } catch (err) {
     out.abort();
     if (err instanceof MoesaicError) throw err;
-    fail('E_IO', `writing the model to ${o.out} failed: ${(err as Error).message}`);
+    fail('E_IO', `writing the model to ${name} failed: ${(err as Error).message}`);
   }
 }
 
-type Resolved = Required<Omit<GenModelOptions, 'onProgress' | 'experts' | 'layers'>> & Pick<GenModelOptions, 'onProgress'>;
+type Resolved = Required<Omit<GenModelOptions, 'onProgress' | 'experts' | 'layers' | 'outName'>> & Pick<GenModelOptions, 'onProgress'>;
 
 function validate(opts: GenModelOptions): Resolved {
   const { arch, size, out } = opts;
@@ -111,11 +114,11 @@ function validate(opts: GenModelOptions): Resolved {
 }
 
 /** --out may be absent, an empty directory or an earlier gen-model output; anything else is refused. */
-function checkTarget(target: string): void {
+function checkTarget(target: string, name: string): void {
   if (!existsSync(target)) return;
-  if (!statSync(target).isDirectory()) fail('E_BAD_OPTION', `--out ${target} exists and is not a directory`);
+  if (!statSync(target).isDirectory()) fail('E_BAD_OPTION', `${name} exists and is not a directory`);
   const entries = readdirSync(target);
   if (entries.length > 0 && !entries.includes(MARKER_FILE)) {
-    fail('E_BAD_OPTION', `--out ${target} is a non-empty directory that gen-model did not write (no ${MARKER_FILE}); refusing to replace it`);
+    fail('E_BAD_OPTION', `${name} is a non-empty directory that gen-model did not write (no ${MARKER_FILE}); refusing to replace it`);
   }
 }

@@ -1,4 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { makeFolders } from './make-folders.js';
 import { fail, MoesaicError } from '../errors.js';
 import { outputTarget } from './output-target.js';
 import type { Snapshot } from './output-target.js';
@@ -29,6 +31,7 @@ export class OutputDir {
     this.tmp = temporaryPath(this.target);
     registerTemporary(this.tmp);
     try {
+      makeFolders(dirname(this.tmp)); // a library caller's (the demo's cache) parent may not exist yet
       mkdirSync(this.tmp);
     } catch (err) {
       forgetTemporary(this.tmp);

@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { makeFolders } from './make-folders.js';
 
 /**
  * The temporaries of this process: files and folders written beside an output and renamed onto it
@@ -30,7 +31,7 @@ const listeners = new Set<(count: number) => void>();
  */
 export function useLedger(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeFolders(dir);
     ledger = dir;
   } catch {
     ledger = undefined;

@@ -1,4 +1,4 @@
-import { fail } from '../errors.js';
+import { fail, showValue } from '../errors.js';
 
 /**
  * Typed, validated reads of config.json fields. A field may have several names (transformers'
@@ -30,7 +30,7 @@ export class ConfigFields {
 
   int(names: string | readonly string[], fallback?: number, min = 1): number {
     const v = this.get(names) ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
       fail('E_BAD_CONFIG', `${this.source}: field '${first(names)}' must be an integer >= ${min}, got ${show(v)}`);
     }
     return v;
@@ -66,5 +66,5 @@ function first(names: string | readonly string[]): string {
 
 /** JSON.stringify, except that it says undefined for an absent field instead of printing nothing. */
 function show(v: unknown): string {
-  return v === undefined ? 'nothing (field absent)' : JSON.stringify(v);
+  return v === undefined ? 'nothing (field absent)' : showValue(v);
 }

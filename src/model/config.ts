@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { fail } from '../errors.js';
+import { fail, showValue } from '../errors.js';
 import type { RouterSettings } from '../moe/router-settings.js';
 import type { ArchSpec } from './architectures.js';
 import { ARCHS, archByModelType } from './architectures.js';
@@ -95,7 +95,7 @@ export function parseConfig(raw: Record<string, unknown>, source = 'config.json'
   const normTopK = arch.normTopKField ? f.bool(arch.normTopKField, arch.defaultNormTopK) : arch.defaultNormTopK;
   const clip = f.get('clip_qkv');
   if (clip !== undefined && (typeof clip !== 'number' || !(clip > 0) || !Number.isFinite(clip))) {
-    fail('E_BAD_CONFIG', `${source}: field 'clip_qkv' must be a positive number or null, got ${JSON.stringify(clip)}`);
+    fail('E_BAD_CONFIG', `${source}: field 'clip_qkv' must be a positive number or null, got ${showValue(clip)}`);
   }
 
   return {
@@ -160,7 +160,7 @@ function slidingWindow(f: ConfigFields, arch: ArchSpec, layers: number): number 
   if (arch.slidingWindow === 'when-enabled') return 0;
   const w = f.get('sliding_window');
   if (w === undefined) return 0;
-  if (typeof w !== 'number' || !Number.isInteger(w) || w < 0) fail('E_BAD_CONFIG', `${f.source}: field 'sliding_window' must be an integer >= 0 or null, got ${JSON.stringify(w)}`);
+  if (typeof w !== 'number' || !Number.isInteger(w) || w < 0) fail('E_BAD_CONFIG', `${f.source}: field 'sliding_window' must be an integer >= 0 or null, got ${showValue(w)}`);
   return w;
 }
 

@@ -2,7 +2,7 @@ import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip, gzipSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { fail, MoesaicError } from '../errors.js';
+import { fail, MoesaicError, showValue } from '../errors.js';
 import { OutputFile } from '../io/atomic-writer.js';
 
 /**
@@ -41,20 +41,20 @@ export function validateHeader(h: unknown, where: string): TraceHeader {
   if (typeof h !== 'object' || h === null || Array.isArray(h)) bad('not a JSON object');
   const o = h as Record<string, unknown>;
   if (o.moesaic_trace === undefined) bad('missing header: expected a first line with "moesaic_trace": 1');
-  if (!isInt(o.moesaic_trace, 0)) bad(`"moesaic_trace" must be the integer format version, got ${JSON.stringify(o.moesaic_trace)}`);
+  if (!isInt(o.moesaic_trace, 0)) bad(`"moesaic_trace" must be the integer format version, got ${showValue(o.moesaic_trace)}`);
   if (o.moesaic_trace !== 1) bad(`trace format version ${o.moesaic_trace} is not supported (this moesaic reads version 1)`);
   if (typeof o.model !== 'string') bad('"model" must be a string');
-  if (!isInt(o.num_layers, 1)) bad(`"num_layers" must be a positive integer, got ${JSON.stringify(o.num_layers)}`);
+  if (!isInt(o.num_layers, 1)) bad(`"num_layers" must be a positive integer, got ${showValue(o.num_layers)}`);
   const L = o.num_layers as number;
   if (!Array.isArray(o.moe_layers) || o.moe_layers.length === 0) bad('"moe_layers" must be a non-empty array');
   const moe = o.moe_layers as unknown[];
   for (let i = 0; i < moe.length; i++) {
-    if (!isInt(moe[i], 0, L - 1)) bad(`"moe_layers"[${i}] must be an integer in [0, ${L - 1}], got ${JSON.stringify(moe[i])}`);
+    if (!isInt(moe[i], 0, L - 1)) bad(`"moe_layers"[${i}] must be an integer in [0, ${L - 1}], got ${showValue(moe[i])}`);
     if (i > 0 && (moe[i] as number) <= (moe[i - 1] as number)) bad('"moe_layers" must be strictly ascending');
   }
-  if (!isInt(o.num_experts, 1, 1 << 20)) bad(`"num_experts" must be a positive integer, got ${JSON.stringify(o.num_experts)}`);
+  if (!isInt(o.num_experts, 1, 1 << 20)) bad(`"num_experts" must be an integer in [1, ${1 << 20}], got ${showValue(o.num_experts)}`);
   const E = o.num_experts as number;
-  if (!isInt(o.top_k, 1, E)) bad(`"top_k" must be an integer in [1, ${E}], got ${JSON.stringify(o.top_k)}`);
+  if (!isInt(o.top_k, 1, E)) bad(`"top_k" must be an integer in [1, ${E}], got ${showValue(o.top_k)}`);
   return {
     moesaic_trace: 1,
     model: o.model as string,
@@ -73,9 +73,9 @@ export function validateRecord(r: unknown, h: TraceHeader, where: string, seen?:
   const bad = (msg: string): never => fail('E_BAD_TRACE', `${where}: ${msg}`);
   if (typeof r !== 'object' || r === null || Array.isArray(r)) bad('record is not a JSON object');
   const o = r as Record<string, unknown>;
-  if (!isInt(o.step, 0)) bad(`"step" must be a non-negative integer, got ${JSON.stringify(o.step)}`);
+  if (!isInt(o.step, 0)) bad(`"step" must be a non-negative integer, got ${showValue(o.step)}`);
   if (!isInt(o.layer, 0) || !h.moe_layers.includes(o.layer)) {
-    bad(`"layer" must be one of the header's moe_layers [${h.moe_layers.join(', ')}], got ${JSON.stringify(o.layer)}`);
+    bad(`"layer" must be one of the header's moe_layers [${h.moe_layers.join(', ')}], got ${showValue(o.layer)}`);
   }
   if (!Array.isArray(o.experts)) bad('"experts" must be an array of per-token arrays');
   const experts = o.experts as unknown[];
@@ -87,7 +87,7 @@ export function validateRecord(r: unknown, h: TraceHeader, where: string, seen?:
     for (let t = 0; t < experts.length; t++) {
       const tok = experts[t];
       if (!Array.isArray(tok) || tok.length !== k) {
-        bad(`"experts"[${t}] must be an array of top_k = ${k} expert ids, got ${JSON.stringify(tok)}`);
+        bad(`"experts"[${t}] must be an array of top_k = ${k} expert ids, got ${showValue(tok)}`);
       }
       const ids = tok as unknown[];
       for (let j = 0; j < k; j++) {

@@ -20,8 +20,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], timeoutMs = 180_000): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 });
+/** Runs the CLI; the generous timeout only stops a hang (the suite must pass at load average 8). */
+export function cli(args: string[], timeoutMs = 180_000, env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20, env: { ...process.env, ...env } });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -39,7 +39,7 @@ export function register(program: Command): void {
       const dir = join(cacheDir(), `demo-${opts.arch}-small-bf16`);
       if (!existsSync(join(dir, 'config.json'))) {
         process.stderr.write(`moesaic demo: writing a synthetic ${opts.arch} checkpoint (random weights) to ${dir} ...\n`);
-        await generateModel({ arch: opts.arch, size: 'small', out: dir, seed: 7, dtype: 'bf16', skew: 1.5 });
+        await generateModel({ arch: opts.arch, size: 'small', out: dir, seed: 7, dtype: 'bf16', skew: 1.5, outName: `the demo model's cache folder ${dir} (set MOESAIC_CACHE to use another)` });
       }
       const model = await loadModel(dir).catch((e: unknown) => {
         if (e instanceof MoesaicError) fail(e.code, `${e.message} (the cached demo model is damaged: delete ${dir} to write it again)`);

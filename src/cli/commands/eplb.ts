@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { fail } from '../../errors.js';
+import { fail, showValue } from '../../errors.js';
 import { inputFileArg, intArg } from '../parse.js';
 import { rebalanceExperts, type EplbResult } from '../../parallel/eplb.js';
 
@@ -53,7 +53,7 @@ export async function readWeights(path: string): Promise<number[][]> {
     }
     return row.map((x: unknown, m: number) => {
       if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) {
-        fail('E_BAD_INPUT', `--weights file ${path}: layer ${l}, expert ${m}: load must be a number >= 0, got ${JSON.stringify(x)}`);
+        fail('E_BAD_INPUT', `--weights file ${path}: layer ${l}, expert ${m}: load must be a number >= 0, got ${showValue(x)}`);
       }
       return x;
     });
