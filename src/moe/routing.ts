@@ -40,6 +40,8 @@ export interface RouterInput {
   readonly k: number;
   readonly layer: number;
   readonly weights: RouterWeights;
+  /** a decode-only step: every token is the next token of a sequence already in its KV cache */
+  readonly decode?: boolean;
 }
 
 /**
