@@ -67,3 +67,13 @@ export function inputFileArg(name: string) {
     return value;
   };
 }
+
+/** A byte size: a number with an optional K, M, G or T suffix (powers of 1024), e.g. 512M, 2G. */
+export function sizeArg(name: string, min = 1) {
+  return (value: string): number => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(value);
+    const n = m ? Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase())) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) fail('E_BAD_OPTION', `${name} must be a size like 512M or 2G (at least ${min} bytes), got '${value}'`);
+    return n;
+  };
+}

@@ -108,18 +108,23 @@ export class Scheduler<S extends ServedSequence> {
     return n;
   }
 
-  /** Queue a request; throws ApiError 429 when the queue is full, 400 when it could never fit. */
+  /**
+   * Admit a request at once if it fits, else queue it; throws ApiError 429 when it would have to wait
+   * and the queue is full, 400 when it could never fit the KV budget.
+   */
   submit(prompt: readonly number[], options: RequestOptions, sink: TokenSink): Ticket {
     if (this.closed) throw new ApiError(503, 'the server is shutting down', 'unavailable');
     const kvBytes = this.kvBytesFor(prompt.length, options.maxTokens);
     if (kvBytes > this.limits.kvMemory) {
       throw new ApiError(400, `the request needs ${kvBytes} bytes of KV cache (prompt ${prompt.length} + max_tokens ${options.maxTokens}), more than the server's --kv-memory of ${this.limits.kvMemory}: lower max_tokens or shorten the prompt`, 'context_too_large', 'max_tokens');
     }
-    if (this.waiting.length >= this.limits.maxQueue) {
-      throw new ApiError(429, `the request queue is full (${this.limits.maxQueue} waiting): retry later`, 'queue_full');
-    }
     const job: Job<S> = { prompt, options, kvBytes, sink, cancelled: false };
     this.waiting.push(job);
+    this.admit(); // joins now if it fits; it runs from the next step on
+    if (this.waiting.length > this.limits.maxQueue && this.waiting.at(-1) === job) {
+      this.waiting.pop();
+      throw new ApiError(429, `the server is busy and its queue is full (${this.limits.maxQueue} waiting): retry later`, 'queue_full');
+    }
     this.kick();
     return { cancel: () => this.cancel(job) };
   }
