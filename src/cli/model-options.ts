@@ -35,6 +35,7 @@ export async function withModel<T>(opts: ModelOptions, fn: (model: Model, observ
   if (opts.blockSize !== undefined && opts.gating !== 'megablocks') {
     fail('E_BAD_OPTION', `--block-size sets megablocks' block: it needs --gating megablocks (got --gating ${opts.gating})`);
   }
+  if (opts.lynxThreshold !== undefined && opts.lynx !== 'on') fail('E_BAD_OPTION', '--lynx-threshold sets Lynx\'s selection: it needs --lynx on');
   const model = await loadModel(opts.model, pickRunOptions(opts as unknown as Record<string, unknown>));
   // expert parallelism: rank 0 owns the command's output; the other ranks serve the exchanges
   if (model.ep && model.ep.comm.rank !== 0) {

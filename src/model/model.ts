@@ -1,6 +1,7 @@
 import { fail } from '../errors.js';
 import type { RoutingObserver } from '../moe/moe-layer.js';
 import { dispatchPolicy } from '../moe/policies.js';
+import { LYNX_DEFAULTS, lynxRouter } from '../moe/lynx.js';
 import { routerForConfig } from '../moe/routers.js';
 import type { Backend } from '../tensor/backend.js';
 import { fileMapper, getBackend } from '../tensor/backends.js';
@@ -87,7 +88,8 @@ export class Model {
     const files = new MappedFiles(await fileMapper(opts.backend));
     const { config, tensors, tokenizer } = openCheckpoint(dir, files.map);
     const weights = resolveWeights(config, opts.quantize ? quantizeStore(config, tensors, opts.quantize) : tensors);
-    const router = routerForConfig(config, opts.router);
+    const exact = routerForConfig(config, opts.router);
+    const router = opts.lynx === 'on' ? lynxRouter(exact, { threshold: opts.lynxThreshold ?? LYNX_DEFAULTS.threshold }) : exact;
     const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });
     if (comm && (opts.expertCache !== undefined || opts.expertCacheSlots !== undefined)) {
       fail('E_BAD_OPTION', '--expert-cache with expert parallelism (--ranks) is not supported yet: a rank serves its experts memory-mapped');

@@ -77,6 +77,8 @@ export class Transformer {
       T += s.ids.length;
     }
 
+    // a decode-only step (every sequence adds one token after its prompt): batch-aware routing applies
+    const decode = seqs.length > 0 && seqs.every((s) => s.ids.length === 1 && s.cache.length > 0);
     const x = scratch.get('x', T * H); // [T, H] residual stream
     let row = 0;
     for (const s of seqs) for (let t = 0; t < s.ids.length; t++) readRows(weights.embed, s.ids[t]!, 1, x, row++ * H);
@@ -89,7 +91,7 @@ export class Transformer {
       addInPlace(x, y, T * H);
       backend.rmsNorm(h, x, lw.postAttnNorm, T, cfg.rmsEps);
       if (lw.moe) {
-        const ctx = { backend, scratch, router: this.router, policy: this.policy, experts: this.experts, observer: opts.observer };
+        const ctx = { backend, scratch, router: this.router, policy: this.policy, experts: this.experts, observer: opts.observer, decode };
         moeForward(ctx, l, lw.moe, cfg.topK, y, h, T);
       } else {
         swiglu(backend, scratch, 'dense', y, h, T, lw.dense!);

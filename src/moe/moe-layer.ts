@@ -40,6 +40,8 @@ export interface MoeContext {
   /** where expert weights come from (default: the layer's own resolved weights, `w.experts`) */
   readonly experts?: ExpertProvider;
   readonly observer?: RoutingObserver;
+  /** a decode-only step (each sequence's next token): routers may select experts batch-wide (Lynx) */
+  readonly decode?: boolean;
 }
 
 /**
@@ -71,7 +73,7 @@ export function moeForward(
   const routing = timed(times, 'gate', () => {
     const logits = buffers.get('moe.router', tokens * numExperts); // [tokens, experts]
     backend.matmul(logits, x, w.router, tokens);
-    return ctx.router.route({ logits, hidden: x, tokens, numExperts, k, layer, weights: w });
+    return ctx.router.route({ logits, hidden: x, tokens, numExperts, k, layer, weights: w, decode: ctx.decode });
   });
   // Plan
   const plan = timed(times, 'order', () => policy.plan(routing, { experts: numExperts, hidden, ffn }));

@@ -6,6 +6,7 @@ import { parseCacheBudget } from '../memory/cache-budget.js';
 import { ONLINE_CACHE_POLICIES } from '../memory/cache-policies.js';
 import { DEFAULT_CACHE_POLICY } from '../memory/expert-cache-setup.js';
 import { PREFETCH_NAMES } from '../memory/prefetchers.js';
+import { LYNX_DEFAULTS } from '../moe/lynx.js';
 import { DISPATCH_POLICY_NAMES } from '../moe/policies.js';
 import type { QuantMix } from '../model/gguf/quant-mix.js';
 import { QUANT_MIXES } from '../model/gguf/quant-mix.js';
@@ -50,6 +51,8 @@ export const RUN_OPTIONS = [
   spec({ key: 'expertCacheSlots', flag: '--expert-cache-slots <n>', help: 'expert buffering: cache N experts per MoE layer', parse: intArg('--expert-cache-slots', 1, 1_000_000) }),
   spec({ key: 'cachePolicy', flag: '--cache-policy <rule>', help: `expert cache eviction rule: ${ONLINE_CACHE_POLICIES.join('|')} (default ${DEFAULT_CACHE_POLICY})`, parse: choiceArg('--cache-policy', ONLINE_CACHE_POLICIES) }),
   spec({ key: 'prefetch', flag: '--prefetch <mode>', help: `expert cache prefetch of the next MoE layer: ${PREFETCH_NAMES.join('|')} (default none)`, parse: choiceArg('--prefetch', PREFETCH_NAMES) }),
+  spec({ key: 'lynx', flag: '--lynx <mode>', help: 'Lynx batch-aware expert selection in decode steps: off|on', parse: choiceArg('--lynx', ['off', 'on'] as const), default: 'off' as 'off' | 'on' }),
+  spec({ key: 'lynxThreshold', flag: '--lynx-threshold <t>', help: `Lynx: share of the batch's expert score the kept experts cover, (0, 1] (default ${LYNX_DEFAULTS.threshold})`, parse: floatArg('--lynx-threshold', 1e-6, 1) }),
 ] as const;
 
 type Spec = (typeof RUN_OPTIONS)[number];

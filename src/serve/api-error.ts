@@ -48,7 +48,7 @@ export function toApiError(err: unknown): ApiError {
     const extra = v.params?.additionalProperty ?? v.params?.missingProperty;
     const field = [v.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra].filter((s) => s !== undefined && s !== '').join('.');
     const allowed = Array.isArray(v.params?.allowedValues) ? ` (allowed: ${(v.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')})` : '';
-    return new ApiError(400, `invalid request: ${field || 'body'} ${v.message ?? 'is invalid'}${allowed}`, 'invalid_value', field || null);
+    return new ApiError(400, `invalid request: ${field || 'body'} ${(v.message ?? 'is invalid').replace(/,null\b/, '')}${allowed}`, 'invalid_value', field || null);
   }
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, 'request body is too large', 'request_too_large');
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError(400, 'the body must be application/json', 'invalid_content_type');
