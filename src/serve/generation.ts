@@ -61,7 +61,7 @@ export async function runGeneration(ctx: ServeContext, req: FastifyRequest, repl
     const usage = (): Usage => ({ prompt_tokens: prompt.length, completion_tokens: ids.length, total_tokens: prompt.length + ids.length });
     let ticket: { cancel(): void };
     try {
-      ticket = ctx.scheduler.submit(prompt, { maxTokens, temperature: body.temperature ?? undefined, topP: body.top_p ?? undefined, seed: body.seed ?? undefined, stop }, {
+      ticket = ctx.scheduler.submit(prompt, { maxTokens, temperature: body.temperature ?? undefined, topP: body.top_p ?? undefined, seed: body.seed ?? undefined, stop, stopAtEos: body.ignore_eos !== true }, {
         token(id, piece) {
           const now = performance.now();
           if (ids.length === 0) {

@@ -19,6 +19,7 @@ export interface RequestOptions {
   readonly topP?: number;
   readonly seed?: number;
   readonly stop?: readonly string[];
+  readonly stopAtEos?: boolean;
 }
 
 /** What the scheduler needs of a model (src/model/model.ts `Model`): sequences and the step loop. */

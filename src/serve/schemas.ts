@@ -19,8 +19,9 @@ const sampling = {
   n: { type: ['integer', 'null'], enum: [1, null] },
   stream: { type: ['boolean', 'null'] },
   stream_options: { type: ['object', 'null'], properties: { include_usage: { type: 'boolean' } } },
-  /** vLLM's extension: the generated token ids in each choice */
+  /** vLLM's extensions: the generated token ids in each choice; generate past EOS (benchmarks) */
   return_token_ids: { type: ['boolean', 'null'] },
+  ignore_eos: { type: ['boolean', 'null'] },
 } as const;
 
 export const completionBody = {
@@ -75,6 +76,7 @@ export interface SamplingFields {
   stream?: boolean | null;
   stream_options?: { include_usage?: boolean } | null;
   return_token_ids?: boolean | null;
+  ignore_eos?: boolean | null;
 }
 
 export interface CompletionRequest extends SamplingFields {
