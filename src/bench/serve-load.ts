@@ -1,4 +1,4 @@
-import { Rng } from '../gen/rng.js';
+import { Rng } from '../util/rng.js';
 import { median } from './stats.js';
 
 /** One request of the load: when it arrives (ms after the start) and its prompt. */
@@ -124,4 +124,26 @@ export function percentile(values: readonly number[], p: number): number {
   if (p === 0.5) return median(values);
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
+}
+
+/**
+ * A closed loop for a soak: each of `clients` sends its next request (cycling through the plan, arrival
+ * times ignored) as soon as its previous one ended, until `forMs` have passed. Only counts are kept,
+ * so the load generator's own memory stays flat.
+ */
+export async function soakLoad(baseUrl: string, model: string, plan: LoadPlan, clients: number, forMs: number): Promise<{ requests: number; failed: number }> {
+  const t0 = performance.now();
+  let next = 0;
+  let requests = 0;
+  let failed = 0;
+  const worker = async (): Promise<void> => {
+    while (performance.now() - t0 < forMs) {
+      const req = plan.requests[next++ % plan.requests.length]!;
+      const t = await streamOne(baseUrl, model, req.prompt, plan.maxTokens, t0);
+      requests++;
+      if (!t.ok) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, worker));
+  return { requests, failed };
 }
