@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
+import { underMpirun } from '../../parallel/mpi-communicator.js';
 import { createServer } from '../../serve/server.js';
 import type { ModelOptions } from '../model-options.js';
 import { addModelOptions, withModel } from '../model-options.js';
@@ -37,6 +38,9 @@ export function register(program: Command): void {
       .option('--default-max-tokens <n>', 'max_tokens of a request that gives none', intArg('--default-max-tokens', 1, 1 << 20), 256),
     { trace: false },
   ).action(async (opts: ServeCliOptions) => {
+    if ((opts.ranks ?? 1) > 1 || underMpirun()) {
+      fail('E_BAD_OPTION', 'serve runs on one process: expert parallelism (--ranks, mpirun) is not supported by the server');
+    }
     if (opts.maxStepTokens < opts.maxBatch) {
       fail('E_BAD_OPTION', `--max-step-tokens (${opts.maxStepTokens}) must be at least --max-batch (${opts.maxBatch}): every running sequence decodes one token per step`);
     }
