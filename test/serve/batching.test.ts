@@ -13,7 +13,7 @@ const dir = join(root, 'tiny');
 let srv: Running;
 
 before(async () => {
-  genModel(dir, 'mixtral', { seed: 23, dtype: 'f32' });
+  await genModel(dir, 'mixtral', { seed: 23, dtype: 'f32' });
   srv = await startServer(dir, { maxBatch: 16, maxStepTokens: 40 });
 });
 after(async () => {

@@ -17,7 +17,7 @@ let srv: Running | undefined;
 
 before(async () => {
   if (!CHROMIUM) return;
-  genModel(dir, 'mixtral', { seed: 41, dtype: 'f32' });
+  await genModel(dir, 'mixtral', { seed: 41, dtype: 'f32' });
   srv = await startServer(dir, {});
 });
 after(async () => {

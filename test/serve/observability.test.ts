@@ -13,7 +13,7 @@ const dir = join(root, 'tiny');
 let srv: Running;
 
 before(async () => {
-  genModel(dir, 'mixtral', { seed: 31, dtype: 'f32' });
+  await genModel(dir, 'mixtral', { seed: 31, dtype: 'f32' });
   srv = await startServer(dir, { maxBatch: 8, maxStepTokens: 64 });
 });
 after(async () => {

@@ -14,7 +14,7 @@ let srv: Running;
 let client: OpenAI;
 
 before(async () => {
-  genModel(dir, 'mixtral', { seed: 11, dtype: 'f32' });
+  await genModel(dir, 'mixtral', { seed: 11, dtype: 'f32' });
   srv = await startServer(dir, { apiKey: 'sk-test', maxQueue: 0, maxBatch: 4, maxStepTokens: 64 });
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
 });
