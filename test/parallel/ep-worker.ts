@@ -5,7 +5,7 @@
  * the bytes every configuration exchanged. Doing every configuration in one mpirun keeps CI short.
  * It does nothing unless MOESAIC_EP_WORKER names a job file (node --test also loads this file).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { loadModel } from '../../src/model/model.js';
 import { dpGenerate, dpLogits } from '../../src/parallel/data-parallel.js';
 import type { ParallelOptions } from '../../src/parallel/ep-runtime.js';
@@ -26,6 +26,17 @@ export interface WorkerResult {
   ids: number[][];
   bytes: number;
   expertRows: number;
+  /** distinct network namespaces the ranks ran in (the two-host test's evidence) */
+  hosts: number;
+}
+
+/** This process's network namespace, as a number (/proc/self/ns/net -> net:[inode]). */
+function netNamespace(): number {
+  try {
+    return Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 async function main(path: string): Promise<void> {
@@ -41,8 +52,11 @@ async function main(path: string): Promise<void> {
       const ids = await dpGenerate(model, job.prompts, { maxTokens: job.maxTokens, temperature: 0, stopAtEos: false });
       const bytes = new Float64Array([comm.stats.bytesSent, model.ep!.counters.expertRows]);
       comm.allReduce(bytes, 'sum');
+      const spaces = new Float64Array(comm.size);
+      comm.allGatherV(Float64Array.of(netNamespace()), spaces, new Int32Array(comm.size).fill(1));
       if (logits && ids) {
-        results.push({ model: dir, config: c.name, logits: logits.map((p) => p.map((r) => Array.from(r))), ids, bytes: bytes[0]!, expertRows: bytes[1]! });
+        const hosts = new Set(spaces).size;
+        results.push({ model: dir, config: c.name, logits: logits.map((p) => p.map((r) => Array.from(r))), ids, bytes: bytes[0]!, expertRows: bytes[1]!, hosts });
       }
     }
   }
