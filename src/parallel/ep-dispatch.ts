@@ -53,7 +53,15 @@ interface ChunkExchange {
  * Every rank must run every MoE layer of every step, with or without tokens (an empty step still
  * answers its peers' exchange; the lock-step is in ep-runtime.ts).
  */
-export function expertParallel(inner: DispatchPolicy, comm: Communicator, map: ExpertMap, chunks: number, counters: EpCounters): DispatchPolicy {
+export function expertParallel(
+  inner: DispatchPolicy,
+  comm: Communicator,
+  map: () => ExpertMap,
+  chunks: number,
+  counters: EpCounters,
+  /** sees each layer's local plan before its exchange (online rebalancing's routing window) */
+  observe?: (layer: number, plan: DispatchPlan, tokens: number) => void,
+): DispatchPolicy {
   if (!Number.isInteger(chunks) || chunks < 1 || chunks > 64) fail('E_BAD_OPTION', `--ep-chunks must be an integer in [1, 64], got ${chunks}`);
   if (chunks > 1 && !inner.dropless) fail('E_BAD_OPTION', `--ep-chunks needs a dropless gating policy: ${inner.name} gating dispatches its whole padded plan at once`);
   const names = Array.from({ length: chunks }, (_, c) => ({ send: `ep.send.${c}`, recv: `ep.recv.${c}`, ret: `ep.ret.${c}`, back: `ep.back.${c}` }));
@@ -91,10 +99,11 @@ export function expertParallel(inner: DispatchPolicy, comm: Communicator, map: E
       return Array.from({ length: chunks }, (_, c) => [Math.floor((rows * c) / chunks), Math.floor((rows * (c + 1)) / chunks)] as const);
     },
     prepare(job: ExpertJob, from: number, to: number): ExpertRows {
-      const layer = map.layers[job.layer ?? -1];
+      const layer = map().layers[job.layer ?? -1];
       if (!layer) fail('E_BAD_INPUT', `expert parallelism: layer ${job.layer} has no expert map`);
       let st = layers.get(job);
       if (!st) {
+        observe?.(job.layer!, job.plan, job.tokens);
         const ranges = this.chunks!(job.plan) as (readonly [number, number])[];
         st = { ranges, chunks: [start(job, layer, 0, ranges[0]![0], ranges[0]![1])], expertStart: 0, rows: 0 };
         layers.set(job, st);

@@ -9,6 +9,8 @@ import { expertParallel, zeroCounters, type EpCounters } from './ep-dispatch.js'
 import { shardedExperts, sliceExpert } from './ep-shard.js';
 import { buildExpertMap, type EpMode, type EpPlacement, type ExpertMap } from './expert-map.js';
 import { RankExperts } from './rank-experts.js';
+import { Rebalancer, type RebalanceEvent } from './rebalance.js';
+import type { SwiGluWeights } from '../moe/swiglu.js';
 import { mpiWorld, underMpirun } from './mpi-communicator.js';
 
 /** The expert-parallel run-time options (docs/parallel.md; flags in src/options/run-options.ts). */
@@ -21,12 +23,14 @@ export interface ParallelOptions {
   readonly replicas?: number;
   /** FSMoE pipelining: pieces per exchange */
   readonly epChunks?: number;
+  /** re-fit the placement every K steps from the recent routing */
+  readonly rebalanceEvery?: number;
 }
 
 /** Expert-parallel options only mean something with several ranks: refuse them otherwise. */
 export function checkParallelOptions(o: ParallelOptions | undefined, parallel: boolean): void {
   if (parallel || !o) return;
-  for (const [key, flag] of [['epMode', '--ep-mode'], ['placement', '--placement'], ['placementTrace', '--placement-trace'], ['replicas', '--replicas'], ['epChunks', '--ep-chunks']] as const) {
+  for (const [key, flag] of [['epMode', '--ep-mode'], ['placement', '--placement'], ['placementTrace', '--placement-trace'], ['replicas', '--replicas'], ['epChunks', '--ep-chunks'], ['rebalanceEvery', '--rebalance-every']] as const) {
     if (o[key] !== undefined) fail('E_BAD_OPTION', `${flag} is an expert-parallel option: it needs --ranks N or a run under mpirun`);
   }
 }
@@ -54,11 +58,16 @@ export function defaultRankThreads(): number {
 export class EpRuntime {
   private transformer: Transformer | undefined;
 
+  /** online rebalancing (--rebalance-every), when asked for */
+  private rebalancer: Rebalancer | undefined;
+  private weights: ModelWeights | undefined;
+  private k = 0;
+
   private constructor(
     readonly comm: Communicator,
     readonly mode: EpMode,
-    /** which rank holds which expert (null under MoEShard: every rank a slice of each) */
-    readonly map: ExpertMap | null,
+    /** which rank holds which expert (null under MoEShard: every rank a slice of each); replaced by a rebalance */
+    public map: ExpertMap | null,
     /** the weights this rank holds: its experts, or its slices */
     readonly experts: RankExperts,
     readonly policy: DispatchPolicy,
@@ -72,8 +81,8 @@ export class EpRuntime {
     if (!first) fail('E_BAD_OPTION', 'expert parallelism needs a model with MoE layers');
     const counters = zeroCounters();
     if (mode === 'shard') {
-      if (o.placement !== undefined || o.replicas !== undefined || o.placementTrace !== undefined || o.epChunks !== undefined) {
-        fail('E_BAD_OPTION', '--ep-mode shard gives every rank a slice of every expert: --placement, --placement-trace, --replicas and --ep-chunks do not apply');
+      if (o.placement !== undefined || o.replicas !== undefined || o.placementTrace !== undefined || o.epChunks !== undefined || o.rebalanceEvery !== undefined) {
+        fail('E_BAD_OPTION', '--ep-mode shard gives every rank a slice of every expert: --placement, --placement-trace, --replicas, --ep-chunks and --rebalance-every do not apply');
       }
       const slices = weights.layers.map((l) => (l.moe ? l.moe.experts.map((w) => sliceExpert(w, comm.rank, comm.size)) : null));
       return new EpRuntime(comm, mode, null, new RankExperts(slices, comm.rank), shardedExperts(inner, comm, counters), counters);
@@ -81,20 +90,42 @@ export class EpRuntime {
     const trace = o.placementTrace ? await readActivity(o.placementTrace) : undefined;
     const moeLayers = weights.layers.map((l) => l.moe !== undefined);
     const map = buildExpertMap(moeLayers, first.experts.length, comm.size, { placement: o.placement ?? 'contiguous', trace, replicas: o.replicas });
-    const held = map.layers.map((l, i) => (l ? weights.layers[i]!.moe!.experts.map((w, e) => (l.holders[e]!.includes(comm.rank) ? w : undefined)) : null));
-    return new EpRuntime(comm, mode, map, new RankExperts(held, comm.rank), expertParallel(inner, comm, map, o.epChunks ?? 1, counters), counters);
+    const rebalancer = o.rebalanceEvery ? new Rebalancer(comm, o.rebalanceEvery, first.experts.length, moeLayers, o.placement ?? 'contiguous', o.replicas) : undefined;
+    let rt: EpRuntime | undefined;
+    const policy = expertParallel(inner, comm, () => rt!.map!, o.epChunks ?? 1, counters, rebalancer ? (l, plan, tokens) => rebalancer.observe(l, plan, tokens) : undefined);
+    rt = new EpRuntime(comm, mode, map, new RankExperts(heldBy(map, weights, comm.rank), comm.rank), policy, counters);
+    rt.rebalancer = rebalancer;
+    rt.weights = weights;
+    return rt;
+  }
+
+  /** Rebalances done so far (step, window Max Load before and after). */
+  get rebalances(): readonly RebalanceEvent[] {
+    return this.rebalancer?.events ?? [];
   }
 
   /** Installs the lock-step on the model's forward pass. */
   attach(transformer: Transformer): void {
     this.transformer = transformer;
+    this.k = transformer.cfg.topK;
     transformer.stepHook = () => this.anyoneWorking(true);
   }
 
+  /** The step's all-reduce; when a step will run, a due rebalance happens before it (on every rank). */
   private anyoneWorking(me: boolean): boolean {
     const flag = new Float64Array([me ? 1 : 0]);
     this.comm.allReduce(flag, 'sum');
-    return flag[0]! > 0;
+    const working = flag[0]! > 0;
+    if (working && this.rebalancer && this.map) {
+      const next = this.rebalancer.beginStep(this.map, this.k);
+      if (next) {
+        this.map = next;
+        this.experts.hold(heldBy(next, this.weights!, this.comm.rank));
+        const ev = this.rebalances[this.rebalances.length - 1]!;
+        if (this.comm.rank === 0) process.stderr.write(`moesaic: step ${ev.step}: experts rebalanced on the last window's routing: Max Load ${ev.before.toFixed(3)} -> ${ev.after.toFixed(3)}\n`);
+      }
+    }
+    return working;
   }
 
   /** Runs empty steps until no rank has tokens left; every rank calls it once its own work is done. */
@@ -109,6 +140,11 @@ export class EpRuntime {
       t.stepHook = hook;
     }
   }
+}
+
+/** Per layer, per expert: the weights `rank` holds under `map`. */
+function heldBy(map: ExpertMap, weights: ModelWeights, rank: number): ((SwiGluWeights | undefined)[] | null)[] {
+  return map.layers.map((l, i) => (l ? weights.layers[i]!.moe!.experts.map((w, e) => (l.holders[e]!.includes(rank) ? w : undefined)) : null));
 }
 
 /** The MPI world when this process is a rank, else null (the single-process engine). */

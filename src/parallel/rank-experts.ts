@@ -10,9 +10,14 @@ import type { SwiGluWeights } from '../moe/swiglu.js';
 export class RankExperts implements ExpertProvider {
   /** @param layers per model layer, per global expert id: the weights this rank holds (undefined: not here) */
   constructor(
-    private readonly layers: readonly (readonly (SwiGluWeights | undefined)[] | null)[],
+    private layers: readonly (readonly (SwiGluWeights | undefined)[] | null)[],
     private readonly rank: number,
   ) {}
+
+  /** After a rebalance: the experts this rank holds from now on (their pages are read on first use). */
+  hold(layers: readonly (readonly (SwiGluWeights | undefined)[] | null)[]): void {
+    this.layers = layers;
+  }
 
   acquire(layer: number, expert: number): SwiGluWeights {
     const w = this.layers[layer]?.[expert];

@@ -1,7 +1,7 @@
 /**
  * Expert parallelism gives the single-process engine's results (docs/parallel.md): for 1, 2 and 4
- * MPI ranks, every placement, EPLB replicas, FSMoE chunking, MoEShard and static gating's padded
- * exchange, on all four architectures, data-parallel logits are within 1e-5 relative and greedy ids
+ * MPI ranks, every placement, EPLB replicas, FSMoE chunking, MoEShard, static gating's padded
+ * exchange and online rebalancing (experts move between ranks mid-generation), on all four architectures, data-parallel logits are within 1e-5 relative and greedy ids
  * are identical. One mpirun per rank count runs every configuration (test/parallel/ep-worker.ts).
  */
 import assert from 'node:assert/strict';
@@ -34,6 +34,8 @@ function configs(ranks: number): WorkerJob['configs'] {
     { name: 'eplb-replicas', parallel: { placement: 'eplb', replicas: 8 + ranks }, trace: true },
     { name: 'chunks', parallel: { epChunks: 3 } },
     { name: 'shard', parallel: { epMode: 'shard' } },
+    { name: 'rebalance', parallel: { rebalanceEvery: 2 } },
+    { name: 'rebalance-eplb', parallel: { placement: 'eplb', replicas: 8 + ranks, rebalanceEvery: 3 }, trace: true },
   ];
 }
 
@@ -80,6 +82,7 @@ describe('expert parallelism matches the single-process engine', { skip }, () =>
         );
         assert.deepEqual(r.ids, want.ids, `${where}: greedy ids differ`);
         if (ranks > 1) assert.ok(r.bytes > 0, `${where}: no bytes exchanged`);
+        if (r.config.startsWith('rebalance')) assert.ok(r.rebalances >= 2, `${where}: ${r.rebalances} rebalances`);
       }
       if (ranks > 1) {
         // static gating's padded buffers outweigh dynamic gating's exact rows on every model

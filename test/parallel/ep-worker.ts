@@ -28,6 +28,8 @@ export interface WorkerResult {
   expertRows: number;
   /** distinct network namespaces the ranks ran in (the two-host test's evidence) */
   hosts: number;
+  /** online rebalances done */
+  rebalances: number;
 }
 
 /** This process's network namespace, as a number (/proc/self/ns/net -> net:[inode]). */
@@ -56,7 +58,7 @@ async function main(path: string): Promise<void> {
       comm.allGatherV(Float64Array.of(netNamespace()), spaces, new Int32Array(comm.size).fill(1));
       if (logits && ids) {
         const hosts = new Set(spaces).size;
-        results.push({ model: dir, config: c.name, logits: logits.map((p) => p.map((r) => Array.from(r))), ids, bytes: bytes[0]!, expertRows: bytes[1]!, hosts });
+        results.push({ model: dir, config: c.name, logits: logits.map((p) => p.map((r) => Array.from(r))), ids, bytes: bytes[0]!, expertRows: bytes[1]!, hosts, rebalances: model.ep!.rebalances.length });
       }
     }
   }
