@@ -51,7 +51,7 @@ function partsOf(w: SwiGluWeights, files: MappedFiles, what: string): Part[] {
     if (path === undefined) {
       fail(
         'E_BAD_OPTION',
-        `--expert-cache: ${what} tensor '${weight.name}' is not stored as plain ${weight.dtype} bytes in the file (dequantised or realigned at load), so it cannot be read into a cache slot; use an F32/F16/BF16 checkpoint`,
+        `--expert-cache: ${what} tensor '${weight.name}' is not stored as plain ${weight.dtype} bytes in the file (quantized in memory by --quantize, or realigned at load), so it cannot be read into a cache slot; export the quantized model with export-gguf --type and load that file`,
       );
     }
     return { role, weight, path, offset: data.byteOffset, bytes: data.byteLength };

@@ -74,6 +74,18 @@ describe('quantized GGUF (gen-model small mixtral)', { skip: nativeAvailable() ?
     assert.equal(maxRelErr(mem, file), 0);
   });
 
+  test('the expert cache serves quantized experts as their blocks: logits equal to the mapped file', async () => {
+    const mapped = (await loadModel(q4km)).logits(IDS);
+    // 2 of 8 experts per layer resident: most experts are read from the file into slots as byte ranges
+    const cached = (await loadModel(q4km, { expertCacheSlots: 2 })).logits(IDS);
+    assert.equal(maxRelErr(cached, mapped), 0);
+    // weights quantized in memory are no file's bytes: the cache refuses them, saying what to do
+    await assert.rejects(async () => (await loadModel(dir, { quantize: 'q4_k_m', expertCacheSlots: 2 })).logits(IDS), {
+      code: 'E_BAD_OPTION',
+      message: /quantized in memory by --quantize.*export-gguf --type/,
+    });
+  });
+
   // One llama.cpp run (it is slow on a busy machine): on llama-quantize's file when llama.cpp's tools are
   // built, which is then shown to be moesaic's export byte for byte, else on moesaic's export.
   test('llama.cpp agrees with moesaic on the Q4_K_M file (logits at every prompt position, greedy ids up to a near-tie), and llama-quantize writes the same file', async (t) => {
