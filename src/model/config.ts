@@ -75,7 +75,8 @@ export function parseConfig(raw: Record<string, unknown>, source = 'config.json'
   const numHeads = f.int('num_attention_heads', d.numHeads);
   const numKvHeads = f.int('num_key_value_heads', d.numKvHeads ?? numHeads);
   if (numHeads % numKvHeads !== 0) {
-    fail('E_BAD_CONFIG', `${source}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+    const defaulted = f.get('num_key_value_heads') === undefined ? ` (${arch.hfClass.replace('ForCausalLM', 'Config')}'s default: config.json does not set it)` : '';
+    fail('E_BAD_CONFIG', `${source}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}${defaulted}`);
   }
   const headDim = f.get('head_dim') === undefined ? hiddenSize / numHeads : f.int('head_dim');
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {

@@ -79,3 +79,9 @@ test('routing settings are typed and validated where config.json is read', () =>
   assert.throws(() => parseConfig({ model_type: 'mixtral', scoring_func: 'tanh' }), /scoring_func 'tanh' is not supported/);
   assert.throws(() => parseConfig({ model_type: 'mixtral', n_group: 0 }), /'n_group' must be an integer >= 1/);
 });
+
+test('a defaulted field that does not fit says it is the class default', () => {
+  assert.throws(() => parseConfig({ model_type: 'mixtral', num_attention_heads: 4 }), /num_attention_heads 4 is not a multiple of num_key_value_heads 8 \(MixtralConfig's default: config.json does not set it\)/);
+  assert.throws(() => parseConfig({ model_type: 'mixtral', num_attention_heads: 4, num_key_value_heads: 3 }), /num_key_value_heads 3$/);
+  assert.equal(parseConfig({ model_type: 'olmoe', num_attention_heads: 4 }).numKvHeads, 4); // OlmoeConfig: None = heads
+});
