@@ -235,6 +235,26 @@ Napi::Value SetThreads(const Args& info) {
   return info.Env().Undefined();
 }
 
+// setPoolProfiling(on): coordination counters of the kernel pool on (reset) or off
+Napi::Value SetPoolProfiling(const Args& info) {
+  need(info, 1, "setPoolProfiling");
+  setPoolProfiling(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+// poolStats() -> { jobs, inlineJobs, callerWaitMs, pickups, wakeMs, sleepWakes }
+Napi::Value GetPoolStats(const Args& info) {
+  const PoolStats s = poolStats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("jobs", Napi::Number::New(info.Env(), static_cast<double>(s.jobs)));
+  o.Set("inlineJobs", Napi::Number::New(info.Env(), static_cast<double>(s.inlineJobs)));
+  o.Set("callerWaitMs", Napi::Number::New(info.Env(), static_cast<double>(s.callerWaitNs) / 1e6));
+  o.Set("pickups", Napi::Number::New(info.Env(), static_cast<double>(s.pickups)));
+  o.Set("wakeMs", Napi::Number::New(info.Env(), static_cast<double>(s.wakeNs) / 1e6));
+  o.Set("sleepWakes", Napi::Number::New(info.Env(), static_cast<double>(s.sleepWakes)));
+  return o;
+}
+
 // swiGlu(out, x, wg, wu, wDtype, rows, n, k)
 Napi::Value SwiGlu(const Args& info) {
   need(info, 8, "swiGlu");
@@ -324,6 +344,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<QuantMatmul>(env, exports, "quantMatmul");
   exportFn<QuantIsa>(env, exports, "quantIsa");
   exportFn<QuantizeRows>(env, exports, "quantizeRows");
+  exportFn<SetPoolProfiling>(env, exports, "setPoolProfiling");
+  exportFn<GetPoolStats>(env, exports, "poolStats");
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   InitExpertArena(env, exports);
   return exports;

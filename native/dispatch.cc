@@ -164,6 +164,10 @@ int threadCount() { return pool().size(); }
 
 ThreadPool& sharedPool() { return pool(); }
 
+void setPoolProfiling(bool on) { pool().setProfiling(on); }
+
+PoolStats poolStats() { return pool().stats(); }
+
 void setThreadCount(int n) { pool().resize(std::max(1, std::min(n, 256))); }
 
 void runMatmul(const MatmulArgs& a) {

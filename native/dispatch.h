@@ -19,6 +19,9 @@ bool selectIsa(const std::string& name);
 int threadCount();
 // The kernels' thread pool (the quantized products run on it too).
 ThreadPool& sharedPool();
+// The kernel pool's coordination counters (pool.h): profiling on resets them.
+void setPoolProfiling(bool on);
+PoolStats poolStats();
 void setThreadCount(int n);
 
 void runMatmul(const MatmulArgs& a);

@@ -1,5 +1,6 @@
 #include "pool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -10,6 +11,28 @@ static inline void cpuRelax() { std::this_thread::yield(); }
 #endif
 
 namespace moesaic {
+
+static long long nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void ThreadPool::setProfiling(bool on) {
+  std::lock_guard<std::mutex> lock(submit_);
+  if (on)
+    for (auto* c : {&jobs_, &inlineJobs_, &callerWaitNs_, &pickups_, &wakeNs_, &sleepWakes_}) c->store(0);
+  profiling_.store(on);
+}
+
+PoolStats ThreadPool::stats() const {
+  PoolStats s;
+  s.jobs = jobs_.load();
+  s.inlineJobs = inlineJobs_.load();
+  s.callerWaitNs = callerWaitNs_.load();
+  s.pickups = pickups_.load();
+  s.wakeNs = wakeNs_.load();
+  s.sleepWakes = sleepWakes_.load();
+  return s;
+}
 
 ThreadPool::ThreadPool(int threads) { start(threads); }
 
@@ -57,9 +80,15 @@ void ThreadPool::run(size_t chunks, Task task, void* ctx, size_t scratchFloats) 
   std::lock_guard<std::mutex> lock(submit_);
   if (scratchFloats > 0) reserveScratch(scratchFloats);
   float* mine = callerScratch_.data();
+  const bool profiling = profiling_.load(std::memory_order_relaxed);
   if (workers_.empty() || chunks <= 1) {
+    if (profiling) inlineJobs_.fetch_add(1, std::memory_order_relaxed);
     for (size_t c = 0; c < chunks; c++) task(ctx, c, mine);
     return;
+  }
+  if (profiling) {
+    jobs_.fetch_add(1, std::memory_order_relaxed);
+    publishNs_.store(nowNs(), std::memory_order_relaxed);
   }
   task_ = task;
   ctx_ = ctx;
@@ -68,12 +97,14 @@ void ThreadPool::run(size_t chunks, Task task, void* ctx, size_t scratchFloats) 
   closed_.store(false);      // publishes the fields above to workers that then see it open
   generation_.fetch_add(1);  // seq_cst: ordered against the sleepers_ read below (no lost wake-up)
   if (sleepers_.load() > 0) {
+    if (profiling) sleepWakes_.fetch_add(1, std::memory_order_relaxed);
     // Taking the mutex orders this notify after any worker that counted itself a sleeper is waiting.
     { std::lock_guard<std::mutex> l(sleepMutex_); }
     wake_.notify_all();
   }
   for (size_t c; (c = next_.fetch_add(1, std::memory_order_relaxed)) < chunks;) task(ctx, c, mine);
   closed_.store(true);
+  const long long waitFrom = profiling ? nowNs() : 0;
   // Wait for workers still inside the job. If one is slow (an oversubscribed machine may have
   // descheduled it mid-chunk), yield the core rather than burn the time slice it needs.
   for (int i = 1; active_.load() > 0; i++) {
@@ -82,6 +113,7 @@ void ThreadPool::run(size_t chunks, Task task, void* ctx, size_t scratchFloats) 
     else
       std::this_thread::yield();
   }
+  if (profiling) callerWaitNs_.fetch_add(static_cast<unsigned long long>(nowNs() - waitFrom), std::memory_order_relaxed);
 }
 
 void ThreadPool::workerLoop(int index, unsigned long long seen) {
@@ -109,6 +141,10 @@ void ThreadPool::workerLoop(int index, unsigned long long seen) {
     // waits, or we see it closed and touch nothing.
     active_.fetch_add(1);
     if (!closed_.load()) {
+      if (profiling_.load(std::memory_order_relaxed)) {
+        pickups_.fetch_add(1, std::memory_order_relaxed);
+        wakeNs_.fetch_add(static_cast<unsigned long long>(std::max(0LL, nowNs() - publishNs_.load(std::memory_order_relaxed))), std::memory_order_relaxed);
+      }
       Task task = task_;
       void* ctx = ctx_;
       const size_t chunks = chunks_;

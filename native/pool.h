@@ -23,6 +23,17 @@
 
 namespace moesaic {
 
+// What the pool spent on coordination rather than work, counted only while profiling is on (a clock
+// read per job and per worker pickup; off, a job pays one relaxed load).
+struct PoolStats {
+  unsigned long long jobs = 0;          // jobs that used the workers (single-chunk jobs run inline)
+  unsigned long long inlineJobs = 0;    // jobs run on the calling thread alone
+  unsigned long long callerWaitNs = 0;  // caller idle after its own chunks, until the last worker left
+  unsigned long long pickups = 0;       // workers that joined a job
+  unsigned long long wakeNs = 0;        // sum over pickups of (join time - publish time)
+  unsigned long long sleepWakes = 0;    // jobs that had to wake a sleeping worker (condition variable)
+};
+
 class ThreadPool {
  public:
   typedef void (*Task)(void* ctx, size_t chunk, float* scratch);
@@ -46,6 +57,10 @@ class ThreadPool {
   // participant passes its own scratch buffer of at least scratchFloats floats. Calls from several
   // threads are serialised.
   void run(size_t chunks, Task task, void* ctx, size_t scratchFloats = 0);
+
+  // Turns the coordination counters on (reset to zero) or off (kept for stats() to read).
+  void setProfiling(bool on);
+  PoolStats stats() const;
 
  private:
   struct Worker {
@@ -73,6 +88,10 @@ class ThreadPool {
   alignas(64) std::atomic<unsigned long long> generation_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stopping_{false};
+  // profiling (see PoolStats): off unless asked for
+  std::atomic<bool> profiling_{false};
+  std::atomic<long long> publishNs_{0};
+  std::atomic<unsigned long long> jobs_{0}, inlineJobs_{0}, callerWaitNs_{0}, pickups_{0}, wakeNs_{0}, sleepWakes_{0};
   std::mutex sleepMutex_;
   std::condition_variable wake_;
 };

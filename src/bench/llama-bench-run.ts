@@ -61,7 +61,7 @@ export async function runLlamaBench(exe: string, model: string, promptTokens: nu
     promptTokens,
     peakRssBytes: NaN,
     ids: [],
-    build: `llama-bench ${pre.record.build_commit ?? '?'} (${pre.record.cpu_info ?? 'CPU'}, ${pre.record.n_threads} threads)`,
+    build: `llama-bench ${pre.record.build_commit ?? '?'} (${pre.record.cpu_info ?? 'CPU'})`,
     threads: pre.record.n_threads,
   };
 }

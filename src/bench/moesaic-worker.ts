@@ -43,7 +43,7 @@ await childMain(async (): Promise<RunResult> => {
     peakRssBytes: peakRssBytes(),
     ids: t.ids,
     cost: tokenCost(cfg, transformer.weights, P),
-    build: `moesaic cpu backend (${isa()}, ${getThreads()} threads)`,
+    build: `moesaic cpu backend (${isa()})`,
     threads: getThreads(),
   };
 });

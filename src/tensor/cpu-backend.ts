@@ -2,7 +2,7 @@ import { fail, MoesaicError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { DTYPE_CODE } from './dtype.js';
 import { isQuantType, QUANT_FORMATS, quantRowBytes } from './quant/formats.js';
-import type { IsaName } from './native.js';
+import type { IsaName, PoolStats } from './native.js';
 import { ISA_NAMES, nativeAddon } from './native.js';
 import type { Weight } from './weight.js';
 import { weightAt } from './weight.js';
@@ -151,6 +151,15 @@ export function setThreads(n: number): void {
  */
 export function readBandwidthGBs(megabytes = 1024, reps = 5): number {
   return nativeAddon().readBandwidthGBs(megabytes, reps);
+}
+
+/** Start (reset) or stop counting the thread pool's coordination costs (`bench generate --profile`). */
+export function setPoolProfiling(on: boolean): void {
+  nativeAddon().setPoolProfiling(on);
+}
+
+export function poolStats(): PoolStats {
+  return nativeAddon().poolStats();
 }
 
 export function getThreads(): number {

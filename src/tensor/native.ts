@@ -16,6 +16,21 @@ import { MoesaicError, fail } from '../errors.js';
 export type IsaName = 'portable' | 'avx2' | 'avx512';
 export const ISA_NAMES: readonly IsaName[] = ['portable', 'avx2', 'avx512'];
 
+/** What the kernel thread pool spent on coordination since profiling was turned on (native/pool.h). */
+export interface PoolStats {
+  /** jobs split across the pool's threads */
+  readonly jobs: number;
+  /** jobs too small to split, run on the calling thread alone */
+  readonly inlineJobs: number;
+  /** time the calling thread waited, after its own chunks, for workers still inside a job */
+  readonly callerWaitMs: number;
+  /** workers that joined a job, and their summed delay from the job's publication to joining */
+  readonly pickups: number;
+  readonly wakeMs: number;
+  /** jobs that had to wake a sleeping worker through the condition variable */
+  readonly sleepWakes: number;
+}
+
 /** Weight arrays: Float32Array for f32, Uint16Array of raw bits for bf16/f16. */
 type WeightArray = Float32Array | Uint16Array;
 
@@ -63,6 +78,9 @@ export interface NativeAddon {
   quantizeRows(x: Float32Array, out: Uint8Array, dtype: number, rows: number, k: number): void;
   /** The quantized kernels' instruction set now: 'portable', 'avx2' or 'avx512-vnni'. */
   quantIsa(): string;
+  /** Thread-pool coordination counters on (reset to zero) or off; read with poolStats. */
+  setPoolProfiling(on: boolean): void;
+  poolStats(): PoolStats;
   /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */
   mapFile(path: string): ArrayBuffer;
   /** The expert store's slot arena and I/O threads (native/expert-io.h; wrapped by src/memory/expert-store.ts). */

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { Competitor } from '../../bench/generate-bench.js';
 import { COMPETITORS, defaultThreads, runGenerateBench } from '../../bench/generate-bench.js';
+import { formatProfile, runProfile } from '../../bench/profile-run.js';
 import { formatGenerateTable } from '../../bench/report.js';
 import { cacheDir } from '../cache-dir.js';
 import { fail } from '../../errors.js';
@@ -18,6 +19,7 @@ interface GenerateBenchCli {
   warmup: boolean;
   seed: number;
   timeout: number;
+  profile?: boolean;
 }
 
 /**
@@ -38,11 +40,18 @@ export function register(bench: Command): void {
     .option('--json', 'print the whole result as JSON (per engine: by_threads, best_decode, best_prefill; best_vs_best) instead of the table')
     .option('--no-warmup', 'time the first pass through the weights too (cold page mappings)')
     .option('--seed <s>', 'seed of the prompt ids', intArg('--seed', 0), 0)
+    .option('--profile', 'instead of the comparison: where one decode token\'s time goes (each GEMV and its GB/s, attention, norms, MoE stages in TypeScript, sampling, detokenizing, pool wake/sync, call overhead)')
     .option('--timeout <s>', 'seconds one measuring child may take', intArg('--timeout', 1), 1800)
     .action(async (o: GenerateBenchCli) => {
+      const log = (msg: string) => process.stderr.write(`bench generate: ${msg}\n`);
       if (o.threads?.some((t) => t < 1 || t > 256)) fail('E_BAD_OPTION', `--threads: each thread count must be in 1..256, got ${o.threads.join(',')}`);
       const threads = o.threads ? [...new Set(o.threads)] : defaultThreads();
-      const log = (msg: string) => process.stderr.write(`bench generate: ${msg}\n`);
+      if (o.profile) {
+        if (o.vs) fail('E_BAD_OPTION', '--profile profiles moesaic alone: drop --vs');
+        const p = await runProfile({ model: o.model, promptTokens: o.promptTokens, genTokens: o.genTokens, reps: o.reps, threads, seed: o.seed, childTimeoutMs: o.timeout * 1000 }, log);
+        process.stdout.write(o.json ? `${JSON.stringify(p, null, 2)}\n` : formatProfile(p, o.model));
+        return;
+      }
       const result = await runGenerateBench(
         {
           model: o.model,

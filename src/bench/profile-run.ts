@@ -1,0 +1,70 @@
+import { openCheckpoint } from '../model/checkpoint.js';
+import { fileMapper } from '../tensor/backends.js';
+import { runChild } from './child.js';
+import type { DecodeProfile, KernelRow, ProfileRow } from './profile.js';
+import { decodeBreakdown } from './profile.js';
+import type { DecodeProfileJson } from './profile-worker.js';
+import { promptIds, specialTokenIds } from './prompt.js';
+import type { GenerateJob } from './protocol.js';
+import { median } from './stats.js';
+
+/** `bench generate --profile`: the per-token decode breakdown at each thread count, medians over runs. */
+export interface ProfileResult {
+  readonly prompt_tokens: number;
+  readonly decode_steps: number;
+  readonly reps: number;
+  readonly by_threads: readonly { readonly threads: number; readonly token_ms: number; readonly rows: readonly ProfileRow[] }[];
+}
+
+export async function runProfile(
+  o: { model: string; promptTokens: number; genTokens: number; reps: number; threads: readonly number[]; seed: number; childTimeoutMs: number },
+  log: (msg: string) => void,
+): Promise<ProfileResult> {
+  const mapFile = await fileMapper();
+  const cfg = openCheckpoint(o.model, mapFile).config;
+  const ids = promptIds(cfg.vocabSize, specialTokenIds(o.model, cfg, mapFile), o.promptTokens, o.seed);
+  const byThreads = [];
+  for (const threads of o.threads) {
+    const runs: ProfileRow[][] = [];
+    const totals: number[] = [];
+    for (let rep = 1; rep <= o.reps; rep++) {
+      const job: GenerateJob = { model: o.model, promptIds: ids, genTokens: o.genTokens, threads, warmup: true };
+      const p = fromJson(await runChild<DecodeProfileJson>(new URL('./profile-worker.js', import.meta.url), job, o.childTimeoutMs));
+      runs.push(decodeBreakdown(p));
+      totals.push((p.forwardMs + p.sampleMs + p.detokenizeMs) / p.tokens);
+      log(`profile rep ${rep}/${o.reps}, ${threads} threads: ${totals[totals.length - 1]!.toFixed(2)} ms per decode token`);
+    }
+    const rows = runs[0]!.map((r, i) => ({
+      ...r,
+      ms: median(runs.map((x) => x[i]!.ms)),
+      calls: median(runs.map((x) => x[i]!.calls)),
+      gbs: r.gbs === undefined ? undefined : median(runs.map((x) => x[i]!.gbs!)),
+    }));
+    byThreads.push({ threads, token_ms: median(totals), rows });
+  }
+  return { prompt_tokens: o.promptTokens, decode_steps: o.genTokens - 1, reps: o.reps, by_threads: byThreads };
+}
+
+function fromJson(j: DecodeProfileJson): DecodeProfile {
+  return { ...j, kernels: new Map(Object.entries(j.kernels) as [KernelRow, { calls: number; ms: number; bytes: number }][]) };
+}
+
+export function formatProfile(r: ProfileResult, model: string): string {
+  const lines = [`bench generate --profile: ${model}; ${r.prompt_tokens}-token prompt, ${r.decode_steps} decode steps profiled; median of ${r.reps} runs`];
+  for (const t of r.by_threads) {
+    lines.push('', `${t.threads} threads: ${t.token_ms.toFixed(3)} ms per decode token while profiled (${(1000 / t.token_ms).toFixed(1)} tok/s)`);
+    const head = ['per decode token', 'ms', '% of token', 'calls', 'GB/s', ''];
+    const body = t.rows.map((x) => [
+      x.what,
+      x.ms.toFixed(3),
+      x.memo ? '' : `${((100 * x.ms) / t.token_ms).toFixed(1)}%`,
+      x.calls > 0 ? x.calls.toFixed(0) : '',
+      x.gbs === undefined ? '' : x.gbs.toFixed(1),
+      x.note ?? '',
+    ]);
+    const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+    const line = (c: string[]) => c.map((x, i) => (i === 0 || i === 5 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join('  ').trimEnd();
+    lines.push(line(head), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line));
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,80 @@
+// Child process: one profiled moesaic decode (`bench generate --profile`, see profile.ts). Not a module to import.
+import { performance } from 'node:perf_hooks';
+import { Detokenizer } from '../model/detokenizer.js';
+import { KvCache } from '../model/kv-cache.js';
+import { loadModel } from '../model/model.js';
+import { argmax } from '../model/sampling.js';
+import { Transformer } from '../model/transformer.js';
+import { zeroTimes } from '../moe/dispatch.js';
+import type { LayerStats } from '../moe/moe-layer.js';
+import { cpuBackend, getThreads, poolStats, setPoolProfiling } from '../tensor/cpu-backend.js';
+import { childMain, readJob } from './child.js';
+import type { DecodeProfile } from './profile.js';
+import { ProfilingBackend, weightRows } from './profile.js';
+import type { GenerateJob } from './protocol.js';
+
+/** DecodeProfile with its Map as an object, for the JSON line. */
+export type DecodeProfileJson = Omit<DecodeProfile, 'kernels'> & { kernels: Record<string, { calls: number; ms: number; bytes: number }> };
+
+await childMain(async (): Promise<DecodeProfileJson> => {
+  const job = await readJob<GenerateJob>();
+  const model = await loadModel(job.model, { backend: 'cpu', threads: job.threads });
+  const { config: cfg, transformer: plain } = model;
+  const prof = new ProfilingBackend(plain.backend, weightRows(plain.weights));
+  const t = new Transformer(cfg, plain.weights, prof, plain.router, plain.policy, plain.experts);
+  const P = job.promptIds.length;
+  const N = job.genTokens;
+  const newCache = () => new KvCache(cfg.numLayers, P + N, cfg.numKvHeads * cfg.headDim);
+  const moe = zeroTimes();
+  const observer = (_l: number, _r: unknown, _p: unknown, stats: LayerStats) => {
+    for (const k of Object.keys(moe) as (keyof typeof moe)[]) moe[k] += stats.times[k];
+  };
+
+  // warm-up as in the timed bench: pages in the weights, sizes every buffer
+  const warm = newCache();
+  t.forward([argmax(t.forward(job.promptIds, warm))], warm);
+
+  const cache = newCache();
+  const generated = [argmax(t.forward(job.promptIds, cache))];
+  const detok = new Detokenizer((ids) => model.decode(ids));
+  detok.push(generated);
+  prof.reset();
+  for (const k of Object.keys(moe) as (keyof typeof moe)[]) moe[k] = 0;
+  setPoolProfiling(true);
+  let forwardMs = 0;
+  let sampleMs = 0;
+  let detokenizeMs = 0;
+  for (let i = 1; i < N; i++) {
+    const t0 = performance.now();
+    const logits = t.forward([generated[generated.length - 1]!], cache, { observer });
+    const t1 = performance.now();
+    generated.push(argmax(logits));
+    const t2 = performance.now();
+    detok.push(generated);
+    const t3 = performance.now();
+    forwardMs += t1 - t0;
+    sampleMs += t2 - t1;
+    detokenizeMs += t3 - t2;
+  }
+  const pool = poolStats();
+  setPoolProfiling(false);
+
+  // one JS -> native call with (almost) no work: argument checks plus the N-API transition
+  const one = new Float32Array(1);
+  const calls = 20_000;
+  const c0 = performance.now();
+  for (let i = 0; i < calls; i++) cpuBackend.siluMul(one, one, one, 1);
+  const callOverheadUs = ((performance.now() - c0) * 1000) / calls;
+
+  return {
+    tokens: N - 1,
+    threads: getThreads(),
+    forwardMs,
+    sampleMs,
+    detokenizeMs,
+    kernels: Object.fromEntries(prof.snapshot()),
+    moe,
+    pool,
+    callOverheadUs,
+  };
+});
