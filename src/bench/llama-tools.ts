@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fail } from '../errors.js';
+import { processAlive } from '../io/temporaries.js';
 import { ensureNodeLlamaCpp } from './llama-install.js';
 
 /**
@@ -172,14 +173,4 @@ function lockFolder(lock: string): () => void {
     }
   }
   fail('E_IO', `cannot lock ${lock}`);
-}
-
-/** Whether a process with this id exists (EPERM: it does, owned by someone else). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
