@@ -6,6 +6,7 @@ import type { ExportType } from '../../model/gguf/metadata.js';
 import { EXPORT_TYPES, exportGguf } from '../../model/gguf/export.js';
 import { fileMapper } from '../../tensor/backends.js';
 import { choiceArg, outputPathArg } from '../parse.js';
+import { progressLines } from '../progress.js';
 
 /** `moesaic export-gguf`: write a checkpoint as a GGUF file llama.cpp loads (docs/gguf.md). */
 export function register(program: Command): void {
@@ -20,7 +21,8 @@ export function register(program: Command): void {
       if (existsSync(o.out) && existsSync(o.model) && isInside(realpathSync(o.out), realpathSync(o.model))) {
         fail('E_BAD_OPTION', `--out ${o.out} would overwrite the checkpoint being exported (${o.model})`);
       }
-      const r = exportGguf({ model: o.model, out: o.out, type: o.type, mapFile: await fileMapper() });
+      const onProgress = progressLines('export-gguf', 'tensors');
+      const r = exportGguf({ model: o.model, out: o.out, type: o.type, mapFile: await fileMapper(), onProgress });
       for (const w of r.warnings) process.stderr.write(`export-gguf: warning: llama.cpp may refuse this file: ${w}\n`);
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       process.stdout.write(`wrote ${r.path} (${r.arch}, ${r.type}, ${r.tensors} tensors) in ${secs} s\n`);

@@ -31,6 +31,8 @@ export interface ExportOptions {
   /** big matrices' type; default: bf16 when the checkpoint's embedding is bf16/f16, else f32 */
   readonly type?: ExportType;
   readonly mapFile: (path: string) => ArrayBuffer;
+  /** after each tensor written (the CLI prints progress: a bench-size export takes many seconds) */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface ExportReport {
@@ -56,7 +58,7 @@ export function exportGguf(o: ExportOptions): ExportReport {
   const metadata = ggufModelMetadata(cfg, name, type);
   for (const [k, v] of tokenizerMetadata(o.model, cfg, o.mapFile)) metadata.set(k, v);
   const tensors = planTensors(cfg, ckpt.tensors, type);
-  writeGguf(o.out, metadata, tensors);
+  writeGguf(o.out, metadata, tensors, undefined, o.onProgress);
   return { path: o.out, type, tensors: tensors.length, arch: GGUF_ARCH[cfg.arch.name].name, warnings: llamaCppCaveats(cfg) };
 }
 

@@ -84,7 +84,14 @@ function writeValue(b: Bytes, key: string, v: MetaValue): void {
  * memory of its largest piece. The file appears under `path` only when complete (an OutputFile, see
  * src/io); on any failure the partial file is removed.
  */
-export function writeGguf(path: string, metadata: Metadata, tensors: readonly GgufTensorOut[], alignment = DEFAULT_ALIGNMENT): void {
+export function writeGguf(
+  path: string,
+  metadata: Metadata,
+  tensors: readonly GgufTensorOut[],
+  alignment = DEFAULT_ALIGNMENT,
+  /** called after each tensor is written (a long export prints progress from it) */
+  onTensor?: (done: number, total: number) => void,
+): void {
   const h = new Bytes();
   h.u32(GGUF_MAGIC);
   h.u32(GGUF_VERSION);
@@ -118,6 +125,7 @@ export function writeGguf(path: string, metadata: Metadata, tensors: readonly Gg
       });
       if (written !== sizes[i]) fail('E_IO', `tensor '${t.name}': produced ${written} bytes, expected ${sizes[i]}`);
       if (i + 1 < tensors.length) file.write(zeros.subarray(0, alignUp(written, alignment) - written));
+      onTensor?.(i + 1, tensors.length);
     });
     file.commit();
   } catch (e) {
