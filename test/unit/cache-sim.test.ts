@@ -5,6 +5,7 @@ import { TraceWriter } from '../../src/trace/format.js';
 import { CACHE_POLICIES, simulateCache, simulateLayerCache, type CachePolicyName as CachePolicy, type RequestLog } from '../../src/analysis/cache-sim.js';
 import { contiguousPlacement, roundRobinPlacement } from '../../src/parallel/placement.js';
 import { MoesaicError } from '../../src/errors.js';
+import { parseSweep } from '../../src/cli/commands/simulate.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -251,6 +252,19 @@ test('simulateCache sums layers and reports per layer; bad --devices is E_BAD_OP
   });
   assert.deepEqual({ requests: r.requests, hits: r.hits, misses: r.misses, miss_rate: r.miss_rate }, { requests: 6, hits: 2, misses: 4, miss_rate: 4 / 6 });
   assert.throws(() => simulateCache({ header, layers }, { policy: 'lru', slots: 1, devices: 3 }), (e: unknown) => e instanceof MoesaicError && e.code === 'E_BAD_OPTION');
+});
+
+test('--sweep ranges: a..b and a..E; more slot counts than a sweep may run is a clear error', () => {
+  assert.deepEqual(parseSweep('2..5', 8), [2, 3, 4, 5]);
+  assert.deepEqual(parseSweep(' 6 .. E ', 8), [6, 7, 8]);
+  assert.deepEqual(parseSweep('1..E'), []); // form only: E is not known before the trace is read
+  const bad = (v: string, re: RegExp, per?: number) =>
+    assert.throws(() => parseSweep(v, per), (e: unknown) => e instanceof MoesaicError && e.code === 'E_BAD_OPTION' && re.test(e.message), v);
+  bad('0..4', /range a\.\.b with 1 <= a <= b/);
+  bad('5..4', /range a\.\.b/);
+  bad('1-4', /range a\.\.b/);
+  bad('1..E', /--sweep 1\.\.E asks for 50000 slot counts; at most 1024/, 50_000);
+  bad('1..2000', /asks for 2000 slot counts/);
 });
 
 /** Runs `moesaic <args>` with only this area's commands registered (in a child, so stdout is its own). */

@@ -61,13 +61,19 @@ export function register(program: Command): void {
     .action(async (o: PlacementCli) => runPlacement(o));
 }
 
-/** "a..b" (b may be "E": the experts per device) -> [a, a+1, ..., b]. */
-export function parseSweep(value: string, perDevice: number): number[] {
+/** Each slot count of a sweep replays the whole trace once per policy, so a sweep is bounded. */
+export const MAX_SWEEP_POINTS = 1024;
+
+/** "a..b" (b may be "E": the experts per device) -> [a, a+1, ..., b]; perDevice undefined checks the form only. */
+export function parseSweep(value: string, perDevice?: number): number[] {
   const m = /^\s*(\d+)\s*\.\.\s*(\d+|E)\s*$/.exec(value);
   const lo = m ? Number(m[1]) : NaN;
-  const hi = m ? (m[2] === 'E' ? perDevice : Number(m[2])) : NaN;
-  if (!m || lo < 1 || hi < lo || hi > 1 << 16) fail('E_BAD_OPTION', `--sweep must be a range a..b with 1 <= a <= b (b may be E), got '${value}'`);
-  return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  const hi = m ? (m[2] === 'E' ? (perDevice ?? lo) : Number(m[2])) : NaN;
+  if (!m || lo < 1 || hi < lo) fail('E_BAD_OPTION', `--sweep must be a range a..b with 1 <= a <= b (b may be E), got '${value}'`);
+  if (hi - lo + 1 > MAX_SWEEP_POINTS) {
+    fail('E_BAD_OPTION', `--sweep ${value} asks for ${hi - lo + 1} slot counts; at most ${MAX_SWEEP_POINTS} (each replays the trace under every policy)`);
+  }
+  return perDevice === undefined ? [] : Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 }
 
 /** --chart, else the chart beside --out (same name, .svg). */
@@ -98,7 +104,7 @@ function cacheRow(name: string, s: CacheStats): string {
 
 async function runCache(o: CacheCli): Promise<void> {
   if (o.sweep !== undefined) {
-    parseSweep(o.sweep, 1 << 16); // a malformed range fails before the (long) read
+    parseSweep(o.sweep); // a malformed range fails before the (long) read
     if (o.policy !== undefined || o.slots !== undefined) fail('E_BAD_OPTION', '--sweep runs every policy over a range of slots: drop --policy and --slots');
     const chart = sweepChartPath(o);
     if (chart !== undefined && o.chart === undefined) checkWritable(chart, 'file', `chart ${chart}`); // derived from --out
