@@ -76,10 +76,13 @@ export function dequantize(type: QuantType, src: Uint8Array, at: number, count: 
             const lo0 = src[ql + 64 * n + l]!;
             const lo1 = src[ql + 64 * n + l + 32]!;
             const h = src[qh + 32 * n + l]!;
-            const q = [(lo0 & 0xf) | ((h & 3) << 4), (lo1 & 0xf) | (((h >> 2) & 3) << 4), (lo0 >> 4) | (((h >> 4) & 3) << 4), (lo1 >> 4) | (((h >> 6) & 3) << 4)];
+            // weights l, l + 32, l + 64, l + 96 of this half: low nibbles of ql[l], ql[l + 32], then their
+            // high nibbles, each with its 2-bit pair of qh[l]; scale index = weight / 16
             for (let p = 0; p < 4; p++) {
+              const lo = p & 1 ? lo1 : lo0;
+              const q = ((p < 2 ? lo : lo >> 4) & 0xf) | (((h >> (2 * p)) & 3) << 4);
               const s = (src[sc + 8 * n + 2 * p + (l >> 4)]! << 24) >> 24;
-              out[y + 128 * n + 32 * p + l] = d * s * (q[p]! - 32);
+              out[y + 128 * n + 32 * p + l] = d * s * (q - 32);
             }
           }
         }
