@@ -7,6 +7,7 @@ import { CacheSlots } from './cache-slots.js';
 import type { ExpertCacheStats } from './expert-stats.js';
 import { ExpertCounters } from './expert-stats.js';
 import { ExpertStore } from './expert-store.js';
+import type { ExpertTier } from './expert-tier.js';
 import { LayerCache } from './layer-cache.js';
 import type { MappedFiles } from './mapped-files.js';
 import type { Prefetcher, PrefetchContext } from './prefetch.js';
@@ -21,8 +22,10 @@ export interface BufferedExpertsOptions {
   readonly policy: string;
   /** 'none' | 'pregate' | 'history' */
   readonly prefetch: string;
-  /** native I/O threads (default 2) */
+  /** native I/O threads of the default tier (default 2) */
   readonly ioThreads?: number;
+  /** the fast tier (default: an ExpertStore in RAM, read from the checkpoint on disk) */
+  readonly tier?: (slots: number, slotBytes: number) => ExpertTier;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface BufferedExpertsOptions {
  * layer has nothing in use then, so nothing pinned is ever evicted).
  */
 export class BufferedExperts implements ExpertProvider {
-  readonly store: ExpertStore;
+  readonly store: ExpertTier;
   private readonly caches: (LayerCache | undefined)[]; // [layers]
   private readonly plans: (readonly ExpertReadPlan[] | undefined)[]; // [layers][experts]
   private readonly nextMoe: Int32Array; // [layers] next MoE layer, -1: none
@@ -68,7 +71,8 @@ export class BufferedExperts implements ExpertProvider {
     this.plans = layers.map((w, l) => w?.experts.map((x, e) => expertReadPlan(x, files, `expert ${e} of layer ${l}`)));
     const slotBytes = Math.max(...moe.flatMap((l) => this.plans[l]!.map((p) => p.slotBytes)));
     this.expertBytes = Math.max(...moe.flatMap((l) => this.plans[l]!.map((p) => p.tensorBytes)));
-    this.store = new ExpertStore(moe.length * this.slotsPerLayer, slotBytes, options.ioThreads ?? 2);
+    const slots = moe.length * this.slotsPerLayer;
+    this.store = options.tier ? options.tier(slots, slotBytes) : new ExpertStore(slots, slotBytes, options.ioThreads ?? 2);
     for (const l of moe) for (const p of this.plans[l]!) for (const path of p.paths) this.store.open(path);
     this.caches = layers.map((w, l) => {
       if (!w) return undefined;

@@ -65,6 +65,6 @@ export function expertCacheFor(
   const summary =
     `expert cache: ${sizing.slotsPerLayer} of ${cfg.numExperts} experts per MoE layer x ${sizing.moeLayers} layers = ` +
     `${fmtBytes(sizing.cacheBytes)} (${share}% of ${fmtBytes(sizing.modelExpertBytes)} of experts), ` +
-    `policy ${policy}, prefetch ${prefetch}, ${provider.store.direct ? 'O_DIRECT' : 'buffered'} reads`;
+    `policy ${policy}, prefetch ${prefetch}, ${provider.store.readMode}`;
   return { provider, sizing, policy, prefetch, summary };
 }

@@ -3,6 +3,7 @@ import type { SwiGluWeights } from '../moe/swiglu.js';
 import type { NativeExpertArena } from '../tensor/native.js';
 import { nativeAddon, SLOT_FAILED, SLOT_LOADING, SLOT_READY } from '../tensor/native.js';
 import type { ExpertReadPlan } from './slot-layout.js';
+import type { ExpertTier } from './expert-tier.js';
 import { IO_ALIGN, slotWeights } from './slot-layout.js';
 
 /** Bytes read and time spent reading, for read GB/s. */
@@ -20,7 +21,7 @@ export interface ReadTotals {
  * valid until the slot is loaded again. A failed or short read is an E_IO naming the expert and the
  * file; the slot's bytes are never handed out.
  */
-export class ExpertStore {
+export class ExpertStore implements ExpertTier {
   readonly slotBytes: number;
   private readonly arena: NativeExpertArena;
   private readonly files = new Map<string, number>(); // path -> native file index
@@ -104,6 +105,10 @@ export class ExpertStore {
   /** Stops the I/O threads (queued reads fail) and closes the files. */
   close(): void {
     this.arena.close();
+  }
+
+  get readMode(): string {
+    return this.direct ? 'O_DIRECT reads' : 'buffered reads (posix_fadvise DONTNEED)';
   }
 
   /** Opens a file for reading (once; load() opens what it needs too): the native file index. */

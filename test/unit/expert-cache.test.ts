@@ -13,6 +13,9 @@ import { mapFile } from '../../src/tensor/cpu-backend.js';
 import { refBackend } from '../../src/tensor/ref-backend.js';
 import { MappedFiles } from '../../src/memory/mapped-files.js';
 import { BufferedExperts } from '../../src/memory/buffered-experts.js';
+import { ExpertStore } from '../../src/memory/expert-store.js';
+import type { ExpertTier } from '../../src/memory/expert-tier.js';
+import type { ExpertReadPlan } from '../../src/memory/slot-layout.js';
 import { CacheSlots } from '../../src/memory/cache-slots.js';
 import { createCachePolicy, ONLINE_CACHE_POLICIES } from '../../src/memory/cache-policies.js';
 import { softmaxTopKRouter } from '../../src/moe/router-softmax-topk.js';
@@ -223,6 +226,37 @@ test('options are checked before anything is allocated', () => {
     assert.throws(mk({ policy: 'mru' }), /unknown cache policy/);
     assert.throws(mk({ prefetch: 'oracle' }), /unknown prefetch mode 'oracle'/);
     assert.throws(mk({ slots: 0 }), /positive integer/);
+  } finally {
+    rmSync(fx.dir, { recursive: true, force: true });
+  }
+});
+
+test('the fast tier is an interface: a wrapped tier sees one copy per miss and per prefetch, nothing else', () => {
+  const E = 8;
+  const fx = fixture(E, 3, 21);
+  try {
+    let copies = 0;
+    let background = 0;
+    const tier = (slots: number, slotBytes: number): ExpertTier => {
+      const inner = new ExpertStore(slots, slotBytes, 1);
+      return Object.assign(Object.create(inner) as ExpertTier, {
+        load(slot: number, plan: ExpertReadPlan, what: string, bg = false) {
+          copies++;
+          if (bg) background++;
+          inner.load(slot, plan, what, bg);
+        },
+      });
+    };
+    const p = new BufferedExperts(fx.layers, fx.files, { router, k: 2, backend: refBackend }, { slots: 3, policy: 'lfu', prefetch: 'pregate', tier });
+    try {
+      for (const { hidden, active } of routedSteps(fx, 5, 2, 2, 500)) for (const [l, act] of active) runLayer(p, fx, l, act, hidden, 2);
+      const st = p.stats();
+      assert.equal(copies, st.misses + st.prefetchLoads);
+      assert.equal(background, st.prefetchLoads);
+      assert.match(p.store.readMode, /reads/);
+    } finally {
+      p.close();
+    }
   } finally {
     rmSync(fx.dir, { recursive: true, force: true });
   }
