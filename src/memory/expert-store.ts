@@ -3,15 +3,8 @@ import type { SwiGluWeights } from '../moe/swiglu.js';
 import type { NativeExpertArena } from '../tensor/native.js';
 import { nativeAddon, SLOT_FAILED, SLOT_LOADING, SLOT_READY } from '../tensor/native.js';
 import type { ExpertReadPlan } from './slot-layout.js';
-import type { ExpertTier } from './expert-tier.js';
+import type { ExpertTier, ReadTotals } from './expert-tier.js';
 import { IO_ALIGN, slotWeights } from './slot-layout.js';
-
-/** Bytes read and time spent reading, for read GB/s. */
-export interface ReadTotals {
-  readonly bytes: number;
-  /** wall seconds with at least one read in flight */
-  readonly seconds: number;
-}
 
 /**
  * The slow tier -> fast tier mover: one preallocated arena of equal slots, filled with pread on native

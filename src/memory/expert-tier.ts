@@ -1,6 +1,12 @@
 import type { SwiGluWeights } from '../moe/swiglu.js';
-import type { ReadTotals } from './expert-store.js';
 import type { ExpertReadPlan } from './slot-layout.js';
+
+/** Bytes copied and time spent copying, for read GB/s. */
+export interface ReadTotals {
+  readonly bytes: number;
+  /** wall seconds with at least one copy in flight */
+  readonly seconds: number;
+}
 
 /**
  * The fast tier of expert buffering: a fixed number of equal slots that experts are copied into from
