@@ -1,4 +1,5 @@
 import type { RoutingObserver } from '../moe/moe-layer.js';
+import { fail } from '../errors.js';
 import { ApiError } from './api-error.js';
 
 /** What the scheduler needs of a sequence (src/model/sequence.ts `Sequence`). */
@@ -92,7 +93,10 @@ export class Scheduler<S extends ServedSequence> {
     /** bytes of KV cache a request will hold (prompt + max_tokens, within the context) */
     private readonly kvBytesFor: (promptTokens: number, maxTokens: number) => number,
     private readonly hooks: { observer?: RoutingObserver; beforeStep?: () => void; afterStep?: (r: StepReport) => void } = {},
-  ) {}
+  ) {
+    // every running sequence decodes one token per step: a smaller step budget would starve the last ones
+    if (limits.maxStepTokens < limits.maxBatch) fail('E_BAD_OPTION', `max step tokens (${limits.maxStepTokens}) must be at least the max batch (${limits.maxBatch})`);
+  }
 
   get queueLength(): number {
     return this.waiting.length;

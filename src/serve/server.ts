@@ -17,6 +17,8 @@ export interface ServableModel extends SteppedModel<ServedSequence> {
   readonly config: ModelConfig;
   readonly tokenizer: unknown;
   encode(text: string): number[];
+  /** the expert cache's counters so far; undefined without a cache (src/model/model.ts) */
+  expertCacheStats?(): CacheCounters | undefined;
 }
 
 export interface ServeOptions extends SchedulerLimits {
@@ -49,7 +51,8 @@ export function kvBytesFor(cfg: ModelConfig, promptTokens: number, maxTokens: nu
 export function createServer(model: ServableModel, opts: ServeOptions): Server {
   const cfg = model.config;
   const name = opts.modelName ?? basename(model.dir.replace(/\/+$/, '')).replace(/\.gguf$/, '');
-  const metrics = new ServerMetrics(cfg.numLayers, cfg.numExperts, opts.cacheCounters);
+  const cacheCounters = opts.cacheCounters ?? (model.expertCacheStats?.() ? () => model.expertCacheStats?.() ?? null : undefined);
+  const metrics = new ServerMetrics(cfg.numLayers, cfg.numExperts, cacheCounters);
   const recorder = RoutingRecorder.forModel(name, cfg, opts.maxTraceRecords ?? 200_000);
   const observer: RoutingObserver = (layer, routing) => {
     metrics.recordRouting(layer, routing.experts);
@@ -76,7 +79,7 @@ export function createServer(model: ServableModel, opts: ServeOptions): Server {
     metrics,
     recorder,
     apiKey: opts.apiKey,
-    cacheCounters: opts.cacheCounters,
+    cacheCounters,
     log: opts.log ?? (() => {}),
   };
   const app = buildApp(ctx);

@@ -70,3 +70,22 @@ test('/metrics: requests, tokens, TTFT/TPOT histograms, expert activations per l
   const layers = srv.server.ctx.metrics.numLayers;
   assert.equal(activations(text) - activations(before), (5 + 5) * 2 * layers);
 });
+
+test('with an expert cache: its hits and misses in /metrics and the dashboard figures', async () => {
+  const cached = await startServer(dir, {}, { expertCacheSlots: 3 });
+  try {
+    const res = await fetch(`${cached.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', prompt: [1, 2, 3, 4, 5, 6], max_tokens: 8 }) });
+    assert.equal(res.status, 200);
+    const stats = (await (await fetch(`${cached.url}/dashboard/stats`)).json()) as { cache: { hits: number; misses: number } | null };
+    assert.ok(stats.cache, 'the dashboard gets cache counters');
+    assert.ok(stats.cache.misses > 0 && stats.cache.hits > 0, JSON.stringify(stats.cache));
+    const text = await (await fetch(`${cached.url}/metrics`)).text();
+    assert.equal(metricValue(text, 'moesaic_expert_cache_misses'), stats.cache.misses);
+    assert.equal(metricValue(text, 'moesaic_expert_cache_hits'), stats.cache.hits);
+  } finally {
+    await cached.close();
+  }
+  // without a cache there are no cache metrics and the dashboard shows none
+  assert.doesNotMatch(await (await fetch(`${srv.url}/metrics`)).text(), /moesaic_expert_cache_hits/);
+  assert.equal(((await (await fetch(`${srv.url}/dashboard/stats`)).json()) as { cache: unknown }).cache, null);
+});

@@ -67,7 +67,7 @@ const kvFor = (p: number, m: number): number => 100 * (p + m);
 
 test('decode tokens first, then prompt chunks within max-step-tokens; requests join and leave at step boundaries', async () => {
   const model = new FakeModel();
-  const s = new Scheduler(model, { maxBatch: 8, maxStepTokens: 4, kvMemory: 1e9, maxQueue: 8 }, kvFor);
+  const s = new Scheduler(model, { maxBatch: 4, maxStepTokens: 4, kvMemory: 1e9, maxQueue: 8 }, kvFor);
   const log: string[] = [];
   const a = sink(log, 'a');
   s.submit(prompt(1, 6), { maxTokens: 3 }, a);
@@ -119,4 +119,8 @@ test('a cancelled request is freed at once and never stepped again; the others g
   assert.equal(await b.done, 'length');
   assert.ok(model.steps.slice(stepsBefore).every((st) => !st.includes('1:')), 'a was stepped after its cancel');
   assert.equal(s.kvBytes, 0);
+});
+
+test('a step budget below the batch size is refused (the last sequences would never decode)', () => {
+  assert.throws(() => new Scheduler(new FakeModel(), { maxBatch: 8, maxStepTokens: 4, kvMemory: 1e9, maxQueue: 8 }, kvFor), /max step tokens \(4\) must be at least the max batch \(8\)/);
 });

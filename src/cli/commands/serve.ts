@@ -70,6 +70,7 @@ export function register(program: Command): void {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      model.close(); // the expert cache's I/O threads, if any
     });
   });
 }
