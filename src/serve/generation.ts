@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { ApiError, sendError, toApiError } from './api-error.js';
 import type { ServeContext } from './context.js';
 import type { SamplingFields } from './schemas.js';
@@ -30,7 +30,7 @@ export interface Usage {
  * Runs one generation request through the scheduler and answers it, streamed (SSE) or whole.
  * A client that disconnects cancels its request at once, which frees its sequence's KV cache.
  */
-export async function runGeneration(ctx: ServeContext, req: FastifyRequest, reply: FastifyReply, body: SamplingFields, prompt: number[], shape: ResponseShape): Promise<void> {
+export async function runGeneration(ctx: ServeContext, reply: FastifyReply, body: SamplingFields, prompt: number[], shape: ResponseShape): Promise<void> {
   if (body.model !== ctx.modelName) throw new ApiError(404, `the model '${body.model}' does not exist: this server serves '${ctx.modelName}'`, 'model_not_found', 'model');
   if (prompt.length === 0) throw new ApiError(400, 'the prompt encodes to no tokens', 'invalid_value', 'prompt');
   for (const id of prompt) {

@@ -52,7 +52,7 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: ServeContext): v
   app.post<{ Body: CompletionRequest }>('/v1/completions', { schema: { body: completionBody } }, async (req, reply) => {
     const b = req.body;
     const prompt = typeof b.prompt === 'string' ? encode(b.prompt, 'prompt') : b.prompt;
-    await runGeneration(ctx, req, reply, b, prompt, completionShape);
+    await runGeneration(ctx, reply, b, prompt, completionShape);
   });
 
   app.post<{ Body: ChatRequest }>('/v1/chat/completions', { schema: { body: chatBody } }, async (req, reply) => {
@@ -64,6 +64,6 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: ServeContext): v
     } catch (e) {
       throw new ApiError(400, `the chat template failed on these messages: ${(e as Error).message}`, 'invalid_value', 'messages');
     }
-    await runGeneration(ctx, req, reply, b, encode(text, 'messages'), chatShape);
+    await runGeneration(ctx, reply, b, encode(text, 'messages'), chatShape);
   });
 }
