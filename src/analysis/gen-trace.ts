@@ -187,7 +187,12 @@ export async function writeGenTrace(o: GenTraceOptions, path: string): Promise<T
   const header = genHeader(o);
   const w = new TraceWriter(path, header);
   try {
-    for (const rec of generateRecords(o)) w.write(rec);
+    let n = 0;
+    for (const rec of generateRecords(o)) {
+      w.write(rec);
+      // a turn of the event loop now and then, so Ctrl-C can remove the unfinished file (docs/outputs.md)
+      if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
+    }
   } catch (err) {
     w.abort();
     throw err;

@@ -29,15 +29,19 @@ export function installInterruptHandling(): void {
       for (const s of SIGNALS) process.on(s, handler);
       armed = true;
     } else if (count === 0 && armed && !disarming) {
-      // Disarm on the next turn of the event loop, not now: a signal that arrived during a synchronous
-      // write is delivered on that turn and must still find its handler (else it would be lost).
+      // Disarm only after the event loop has polled once more, not now: a signal that arrived during a
+      // synchronous write is delivered by that poll and must still find its handler (else it would be
+      // lost and the run would end as if never interrupted). Hence two nested immediates: the first
+      // may run before this turn's poll, the second runs after the next one.
       disarming = true;
-      setImmediate(() => {
-        disarming = false;
-        if (temporaryCount() > 0) return;
-        for (const s of SIGNALS) process.off(s, handler);
-        armed = false;
-      }).unref();
+      setImmediate(() =>
+        setImmediate(() => {
+          disarming = false;
+          if (temporaryCount() > 0) return;
+          for (const s of SIGNALS) process.off(s, handler);
+          armed = false;
+        }),
+      );
     }
   });
 }

@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, ROOT, cli, genModel, removeDir, tempDir } from '../reference/harness.js';
@@ -30,12 +30,21 @@ function collect(child: ChildProcess): Promise<Exit> {
 }
 
 /**
- * Waits (without a deadline that load could break) until the temporary folder of `name` exists in
- * `dir` (a folder: the output-path check's probe is a file and comes and goes first).
+ * Waits (without a deadline that load could break) until the temporary of `name` in `dir` holds data:
+ * a folder, or a file with bytes in it (the output-path check's probe is an empty file that comes and
+ * goes first).
  */
 async function temporaryOf(dir: string, name: string, child: ChildProcess): Promise<string> {
+  const holdsData = (f: string) => {
+    try {
+      const st = statSync(join(dir, f));
+      return st.isDirectory() || st.size > 0;
+    } catch {
+      return false;
+    }
+  };
   for (;;) {
-    const found = readdirSync(dir, { withFileTypes: true }).find((f) => f.isDirectory() && f.name.startsWith(`.${name}.moesaic-tmp-`))?.name;
+    const found = readdirSync(dir).find((f) => f.startsWith(`.${name}.moesaic-tmp-`) && holdsData(f));
     if (found !== undefined) return join(dir, found);
     assert.equal(child.exitCode, null, 'the run ended before its temporary was seen');
     await sleep(5);
@@ -113,6 +122,22 @@ test('Ctrl-C removes the run\'s temporary folder and prints one line', async () 
   assert.equal(r.code, 130, `exit ${r.code} ${r.signal}: ${r.stderr}`);
   assert.match(r.stderr, /^moesaic: interrupted by SIGINT; removed 1 unfinished output$/m);
   assert.deepEqual(readdirSync(dir), [], 'no temporary folder and no half-written model');
+});
+
+test('Ctrl-C during gen-trace removes its unfinished trace', async () => {
+  const dir = join(root, 'sigint-trace');
+  mkdirSync(dir);
+  const args = ['gen-trace', '--out', join(dir, 't.jsonl'), '--experts', '64', '--layers', '4', '--steps', '50000'];
+  const child = spawn(process.execPath, [BIN, ...args], { env: cacheEnv('sigint-trace') });
+  const exit = collect(child);
+  await temporaryOf(dir, 't.jsonl', child);
+  child.kill('SIGSTOP');
+  child.kill('SIGINT');
+  child.kill('SIGCONT');
+  const r = await exit;
+  assert.equal(r.code, 130, `exit ${r.code} ${r.signal}: ${r.stderr}`);
+  assert.match(r.stderr, /^moesaic: interrupted by SIGINT; removed 1 unfinished output$/m);
+  assert.deepEqual(readdirSync(dir), []);
 });
 
 test('the temporaries of a killed run are removed by the next run of any command', async () => {
