@@ -4,9 +4,9 @@ import { underMpirun } from '../parallel/mpi-communicator.js';
 import { launchRanksIfAsked } from '../parallel/launch.js';
 
 /** commander preAction hook: `--ranks N` outside mpirun restarts the command under mpirun (docs/parallel.md). */
-export function launchHook(_program: Command, action: Command): void {
+export async function launchHook(_program: Command, action: Command): Promise<void> {
   const o = action.opts() as { ranks?: number; hostfile?: string };
-  launchRanksIfAsked(o.ranks, o.hostfile);
+  await launchRanksIfAsked(o.ranks, o.hostfile);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { fail } from '../errors.js';
 import { underMpirun } from './mpi-communicator.js';
 
@@ -40,12 +41,16 @@ export function withoutRanks(args: readonly string[]): string[] {
   return out;
 }
 
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
  * Called before a command runs. With --ranks N outside mpirun: run mpirun and exit with its status.
  * Inside mpirun: --ranks, when given, must match the world size. Returns normally when this process
- * is the one to do the work.
+ * is the one to do the work. A SIGINT/SIGTERM/SIGHUP sent to this process alone (`timeout`, `kill`, a
+ * supervisor) is passed on to mpirun, which stops the ranks, and this process waits for it: otherwise
+ * mpirun and the ranks would run on as orphans.
  */
-export function launchRanksIfAsked(ranks: number | undefined, hostfile: string | undefined): void {
+export async function launchRanksIfAsked(ranks: number | undefined, hostfile: string | undefined): Promise<void> {
   if (ranks === undefined) {
     if (hostfile !== undefined) fail('E_BAD_OPTION', '--hostfile needs --ranks N');
     return;
@@ -60,10 +65,14 @@ export function launchRanksIfAsked(ranks: number | undefined, hostfile: string |
     root: process.getuid?.() === 0,
     env: process.env,
   });
-  const r = spawnSync(plan.command, plan.args, { stdio: 'inherit', env: plan.env });
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
-    fail('E_BAD_OPTION', code === 'ENOENT' ? '--ranks needs mpirun: install OpenMPI (apt-get install openmpi-bin libopenmpi-dev)' : `mpirun failed: ${r.error.message}`);
-  }
-  process.exit(r.status ?? 1);
+  const child = spawn(plan.command, plan.args, { stdio: 'inherit', env: plan.env });
+  const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
+  for (const s of FORWARDED) process.on(s, forward);
+  const status = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + constants.signals[signal] : 1)));
+  }).catch((err: NodeJS.ErrnoException) => {
+    fail('E_BAD_OPTION', err.code === 'ENOENT' ? '--ranks needs mpirun: install OpenMPI (apt-get install openmpi-bin libopenmpi-dev)' : `mpirun failed: ${err.message}`);
+  });
+  process.exit(status);
 }
