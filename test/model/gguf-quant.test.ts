@@ -74,6 +74,15 @@ describe('quantized GGUF (gen-model small mixtral)', { skip: nativeAvailable() ?
     assert.equal(maxRelErr(mem, file), 0);
   });
 
+  test('--quantize refuses weights that are already quantized (no second rounding), and is a no-op for the same mix', async () => {
+    await assert.rejects(async () => loadModel(q4km, { quantize: 'q4_0' }), {
+      code: 'E_BAD_OPTION',
+      message: /--quantize q4_0: .* is already quantized \(tensor '.+' is q4_k, the mix wants q4_0\)/,
+    });
+    const same = (await loadModel(q4km, { quantize: 'q4_k_m' })).logits(IDS);
+    assert.equal(maxRelErr(same, (await loadModel(q4km)).logits(IDS)), 0);
+  });
+
   test('the expert cache serves quantized experts as their blocks: logits equal to the mapped file', async () => {
     const mapped = (await loadModel(q4km)).logits(IDS);
     // 2 of 8 experts per layer resident: most experts are read from the file into slots as byte ranges

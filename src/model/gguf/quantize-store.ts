@@ -1,4 +1,5 @@
-import { quantRowBytes } from '../../tensor/quant/formats.js';
+import { fail } from '../../errors.js';
+import { isQuantType, quantRowBytes } from '../../tensor/quant/formats.js';
 import { quantizeRows } from '../../tensor/quant/quantize.js';
 import type { Weight } from '../../tensor/weight.js';
 import { toF32 } from '../../tensor/weight.js';
@@ -30,6 +31,9 @@ export function quantizeStore(cfg: ModelConfig, store: TensorStore, mix: QuantMi
         const [rows, cols] = w.shape as [number, number];
         const type = mixType(mix, gguf, cols, cfg);
         if (!type || type === w.dtype) continue;
+        // like llama-quantize without --allow-requantize: quantizing quantized blocks again adds a second
+        // rounding error (and Q4 -> Q8 only doubles the bytes), so the user is sent to the source weights
+        if (isQuantType(w.dtype)) fail('E_BAD_OPTION', `--quantize ${mix}: ${store.source} is already quantized (tensor '${name}' is ${w.dtype}, the mix wants ${type}); quantize the bf16/f32 checkpoint instead`);
         const blocks = new Uint8Array(rows * quantRowBytes(type, cols));
         quantizeRows(type, toF32(w), rows, cols, blocks);
         out.set(name, { name, dtype: type, shape: w.shape, data: blocks });
