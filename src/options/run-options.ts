@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { choiceArg, floatArg, inputFileArg, intArg } from '../cli/parse.js';
 import { EP_MODES, EP_PLACEMENTS } from '../parallel/expert-map.js';
+import { A2A_MODES } from '../parallel/topology-communicator.js';
 import { parseCacheBudget } from '../memory/cache-budget.js';
 import { ONLINE_CACHE_POLICIES } from '../memory/cache-policies.js';
 import { DEFAULT_CACHE_POLICY } from '../memory/expert-cache-setup.js';
@@ -47,6 +48,7 @@ export const RUN_OPTIONS = [
   spec({ key: 'placementTrace', flag: '--placement-trace <file>', help: 'routing trace the fitted placements (greedy, anticorr, eplb) learn from', parse: inputFileArg('--placement-trace') }),
   spec({ key: 'replicas', flag: '--replicas <r>', help: 'EPLB: physical expert slots over all ranks (>= experts, a multiple of the ranks)', parse: intArg('--replicas', 1, 1 << 20) }),
   spec({ key: 'rebalanceEvery', flag: '--rebalance-every <k>', help: 'expert parallelism: every K steps, re-fit the placement on the last K steps\' routing and move experts', parse: intArg('--rebalance-every', 1, 1_000_000) }),
+  spec({ key: 'epA2a', flag: '--ep-a2a <mode>', help: `expert parallelism across hosts: ${A2A_MODES.join('|')} all-to-all (MoNTA's hierarchical one through a leader per host; auto picks by message size; default auto)`, parse: choiceArg('--ep-a2a', A2A_MODES) }),
   spec({ key: 'epChunks', flag: '--ep-chunks <c>', help: 'FSMoE pipelining: each exchange in C pieces overlapped with the experts (default 1)', parse: intArg('--ep-chunks', 1, 64) }),
   spec({ key: 'expertCache', flag: '--expert-cache <size>', help: "expert buffering: keep experts on disk and cache SIZE bytes of them (512MB, 2GiB) or N% of the model's expert bytes", parse: parseCacheBudget }),
   spec({ key: 'expertCacheSlots', flag: '--expert-cache-slots <n>', help: 'expert buffering: cache N experts per MoE layer', parse: intArg('--expert-cache-slots', 1, 1_000_000) }),

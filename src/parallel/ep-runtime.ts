@@ -9,6 +9,8 @@ import { expertParallel, zeroCounters, type EpCounters } from './ep-dispatch.js'
 import { shardedExperts, sliceExpert } from './ep-shard.js';
 import { buildExpertMap, type EpMode, type EpPlacement, type ExpertMap } from './expert-map.js';
 import { RankExperts } from './rank-experts.js';
+import { HierarchicalAllToAll } from './hierarchical-a2a.js';
+import { TopologyCommunicator, type A2aMode } from './topology-communicator.js';
 import { Rebalancer, type RebalanceEvent } from './rebalance.js';
 import type { SwiGluWeights } from '../moe/swiglu.js';
 import { mpiWorld, underMpirun } from './mpi-communicator.js';
@@ -25,12 +27,14 @@ export interface ParallelOptions {
   readonly epChunks?: number;
   /** re-fit the placement every K steps from the recent routing */
   readonly rebalanceEvery?: number;
+  /** the all-to-all across hosts: flat, hierarchical (MoNTA) or auto */
+  readonly epA2a?: A2aMode;
 }
 
 /** Expert-parallel options only mean something with several ranks: refuse them otherwise. */
 export function checkParallelOptions(o: ParallelOptions | undefined, parallel: boolean): void {
   if (parallel || !o) return;
-  for (const [key, flag] of [['epMode', '--ep-mode'], ['placement', '--placement'], ['placementTrace', '--placement-trace'], ['replicas', '--replicas'], ['epChunks', '--ep-chunks'], ['rebalanceEvery', '--rebalance-every']] as const) {
+  for (const [key, flag] of [['epMode', '--ep-mode'], ['placement', '--placement'], ['placementTrace', '--placement-trace'], ['replicas', '--replicas'], ['epChunks', '--ep-chunks'], ['rebalanceEvery', '--rebalance-every'], ['epA2a', '--ep-a2a']] as const) {
     if (o[key] !== undefined) fail('E_BAD_OPTION', `${flag} is an expert-parallel option: it needs --ranks N or a run under mpirun`);
   }
 }
@@ -81,18 +85,21 @@ export class EpRuntime {
     if (!first) fail('E_BAD_OPTION', 'expert parallelism needs a model with MoE layers');
     const counters = zeroCounters();
     if (mode === 'shard') {
-      if (o.placement !== undefined || o.replicas !== undefined || o.placementTrace !== undefined || o.epChunks !== undefined || o.rebalanceEvery !== undefined) {
-        fail('E_BAD_OPTION', '--ep-mode shard gives every rank a slice of every expert: --placement, --placement-trace, --replicas, --ep-chunks and --rebalance-every do not apply');
+      if (o.placement !== undefined || o.replicas !== undefined || o.placementTrace !== undefined || o.epChunks !== undefined || o.rebalanceEvery !== undefined || o.epA2a !== undefined) {
+        fail('E_BAD_OPTION', '--ep-mode shard gives every rank a slice of every expert: --placement, --placement-trace, --replicas, --ep-chunks, --rebalance-every and --ep-a2a do not apply');
       }
       const slices = weights.layers.map((l) => (l.moe ? l.moe.experts.map((w) => sliceExpert(w, comm.rank, comm.size)) : null));
       return new EpRuntime(comm, mode, null, new RankExperts(slices, comm.rank), shardedExperts(inner, comm, counters), counters);
     }
     const trace = o.placementTrace ? await readActivity(o.placementTrace) : undefined;
+    // the token exchange knows the hosts (MoNTA); a single host makes it the plain world
+    const hier = HierarchicalAllToAll.create(comm, Number(process.env['OMPI_COMM_WORLD_LOCAL_RANK'] ?? 0));
+    const exchange = new TopologyCommunicator(comm, hier, o.epA2a ?? 'auto');
     const moeLayers = weights.layers.map((l) => l.moe !== undefined);
     const map = buildExpertMap(moeLayers, first.experts.length, comm.size, { placement: o.placement ?? 'contiguous', trace, replicas: o.replicas });
     const rebalancer = o.rebalanceEvery ? new Rebalancer(comm, o.rebalanceEvery, first.experts.length, moeLayers, o.placement ?? 'contiguous', o.replicas) : undefined;
     let rt: EpRuntime | undefined;
-    const policy = expertParallel(inner, comm, () => rt!.map!, o.epChunks ?? 1, counters, rebalancer ? (l, plan, tokens) => rebalancer.observe(l, plan, tokens) : undefined);
+    const policy = expertParallel(inner, exchange, () => rt!.map!, o.epChunks ?? 1, counters, rebalancer ? (l, plan, tokens) => rebalancer.observe(l, plan, tokens) : undefined);
     rt = new EpRuntime(comm, mode, map, new RankExperts(heldBy(map, weights, comm.rank), comm.rank), policy, counters);
     rt.rebalancer = rebalancer;
     rt.weights = weights;

@@ -2,7 +2,7 @@
  * Expert parallelism across two hosts for real: two network namespaces joined by a veth pair, two
  * ranks in each, every byte between the hosts over TCP (OpenMPI's tcp transport only, bound to the
  * veth subnet). The same equality check as on one host: logits within 1e-5 relative and identical
- * greedy ids. Skipped with the reason where namespaces cannot be made.
+ * greedy ids, with MPI's flat all-to-all and with MoNTA's hierarchical one (a leader per host). Skipped with the reason where namespaces cannot be made.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -49,6 +49,9 @@ test('two hosts (network namespaces, TCP): 4 ranks give the single-process resul
       { name: 'contiguous', parallel: {} },
       { name: 'chunks', parallel: { epChunks: 2 } },
       { name: 'shard', parallel: { epMode: 'shard' } },
+      { name: 'hierarchical', parallel: { epA2a: 'hierarchical' } },
+      { name: 'hierarchical-chunks', parallel: { epA2a: 'hierarchical', epChunks: 2 } },
+      { name: 'auto', parallel: { epA2a: 'auto' } },
     ],
   };
   const jobFile = join(dir, 'job.json');
@@ -71,5 +74,5 @@ test('two hosts (network namespaces, TCP): 4 ranks give the single-process resul
     assert.deepEqual(res.ids, want.ids, `${res.config}: greedy ids differ`);
     assert.ok(res.bytes > 0, `${res.config}: nothing crossed between ranks`);
   }
-  assert.deepEqual(results.map((x) => x.hosts), [2, 2, 2], 'ranks did not run on two different hosts');
+  assert.deepEqual(results.map((x) => x.hosts), job.configs.map(() => 2), 'ranks did not run on two different hosts');
 });
