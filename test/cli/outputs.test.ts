@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, ROOT, cli, genModel, removeDir, tempDir } from '../reference/harness.js';
 
@@ -108,36 +108,33 @@ test('a closed stdout ends logits, generate and analyze --json quietly', async (
   }
 });
 
-test('Ctrl-C removes the run\'s temporary folder and prints one line', async () => {
-  const dir = join(root, 'sigint');
+/**
+ * Runs `args` in a fresh folder `dir`, interrupts it with SIGINT once its output `name` is being
+ * written, and checks: exit 130, one line saying what was removed, nothing left in the folder.
+ */
+async function interruptWhileWriting(dir: string, name: string, args: string[]): Promise<void> {
   mkdirSync(dir);
-  const child = spawn(process.execPath, [BIN, 'gen-model', '--arch', 'olmoe', '--size', 'small', '--out', join(dir, 'm')], { env: cacheEnv('sigint') });
+  const child = spawn(process.execPath, [BIN, ...args], { env: cacheEnv(basename(dir)) });
   const exit = collect(child);
-  await temporaryOf(dir, 'm', child);
-  // stopped first, so the interrupt surely lands while the folder is being written
+  await temporaryOf(dir, name, child);
+  // stopped first, so the interrupt surely lands while the output is being written
   child.kill('SIGSTOP');
   child.kill('SIGINT');
   child.kill('SIGCONT');
   const r = await exit;
   assert.equal(r.code, 130, `exit ${r.code} ${r.signal}: ${r.stderr}`);
   assert.match(r.stderr, /^moesaic: interrupted by SIGINT; removed 1 unfinished output$/m);
-  assert.deepEqual(readdirSync(dir), [], 'no temporary folder and no half-written model');
+  assert.deepEqual(readdirSync(dir), [], 'no temporary and no half-written output');
+}
+
+test('Ctrl-C removes the run\'s temporary folder and prints one line', async () => {
+  const dir = join(root, 'sigint');
+  await interruptWhileWriting(dir, 'm', ['gen-model', '--arch', 'olmoe', '--size', 'small', '--out', join(dir, 'm')]);
 });
 
 test('Ctrl-C during gen-trace removes its unfinished trace', async () => {
   const dir = join(root, 'sigint-trace');
-  mkdirSync(dir);
-  const args = ['gen-trace', '--out', join(dir, 't.jsonl'), '--experts', '64', '--layers', '4', '--steps', '50000'];
-  const child = spawn(process.execPath, [BIN, ...args], { env: cacheEnv('sigint-trace') });
-  const exit = collect(child);
-  await temporaryOf(dir, 't.jsonl', child);
-  child.kill('SIGSTOP');
-  child.kill('SIGINT');
-  child.kill('SIGCONT');
-  const r = await exit;
-  assert.equal(r.code, 130, `exit ${r.code} ${r.signal}: ${r.stderr}`);
-  assert.match(r.stderr, /^moesaic: interrupted by SIGINT; removed 1 unfinished output$/m);
-  assert.deepEqual(readdirSync(dir), []);
+  await interruptWhileWriting(dir, 't.jsonl', ['gen-trace', '--out', join(dir, 't.jsonl'), '--experts', '64', '--layers', '4', '--steps', '50000']);
 });
 
 test('the temporaries of a killed run are removed by the next run of any command', async () => {
