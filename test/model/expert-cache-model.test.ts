@@ -156,3 +156,22 @@ test('CLI: `generate --trace` with a cache, then `simulate cache` on that trace,
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /^moesaic: error \[E_BAD_OPTION\]: --prefetch needs an expert cache/m);
 });
+
+test('GGUF (a layer\'s experts stacked in one tensor; bf16 and Q8_0 blocks): buffered logits equal the mapped ones', async () => {
+  const out = join(dir, 'qwen3_moe');
+  for (const type of ['bf16', 'q8_0']) {
+    const gguf = join(dir, `experts-${type}.gguf`);
+    cliOk(['export-gguf', '--model', out, '--out', gguf, '--type', type]);
+    const mapped = await loadModel(gguf);
+    const want = mapped.logits(IDS);
+    for (const [cachePolicy, expertCacheSlots] of [['lru', 1], ['lfu', 5]] as const) {
+      const model = await loadModel(gguf, { expertCacheSlots, cachePolicy });
+      try {
+        model.logits(IDS).forEach((row, t) => assert.deepEqual(row, want[t], `${type} ${cachePolicy}/${expertCacheSlots}: logits at position ${t}`));
+        assert.ok(model.expertCacheStats()!.misses > 0);
+      } finally {
+        model.close();
+      }
+    }
+  }
+});
