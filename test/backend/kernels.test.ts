@@ -201,6 +201,28 @@ test('matmul splits large problems across threads without changing results', () 
   runCases(cases);
 });
 
+test('a row computed alone equals the same row inside a batch, bit for bit (batching never changes a result)', () => {
+  const cases: Case[] = [];
+  // k a multiple of 4 vectors (the decode loop's step) plus a tail; rows exercising the 4-row block and its remainders
+  for (const [rows, n, k] of [[7, 37, 1024 + 19], [5, 9, 64], [3, 130, 256]] as [number, number, number][]) {
+    for (const dtype of ['f32', 'bf16', 'f16'] as DType[]) {
+      const w = randomWeight('w', dtype, [n, k]);
+      const x = randomF32(rows * k);
+      cases.push({ label: `matmul ${dtype} ${rows}x${n}x${k} row by row`, run: (what) => {
+        const batch = new Float32Array(rows * n);
+        cpuBackend.matmul(batch, x, w, rows);
+        const one = new Float32Array(n);
+        for (let r = 0; r < rows; r++) {
+          cpuBackend.matmul(one, x.subarray(r * k, (r + 1) * k), w, 1);
+          if (!sameBits(one, batch.subarray(r * n, (r + 1) * n))) assert.fail(`${what}: row ${r} alone differs from row ${r} of the batch (seed ${SEED})`);
+        }
+        return batch;
+      } });
+    }
+  }
+  runCases(cases);
+});
+
 test('thousands of back-to-back split calls give identical results (pool handshake)', () => {
   // Small enough to be quick, big enough to be split: exercises wake-up, chunk claiming and the
   // close/wait handshake many times, with workers that may arrive late or not at all.
