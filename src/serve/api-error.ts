@@ -42,9 +42,11 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
  */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const e = err as { code?: string; statusCode?: number; message?: string; validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] };
+  const e = err as { code?: string; statusCode?: number; message?: string; validation?: { instancePath: string; keyword?: string; message?: string; params?: Record<string, unknown> }[] };
   if (e.validation && e.validation.length > 0) {
-    const v = e.validation[0]!;
+    // a field with alternatives (stop: a string or up to 4) fails every branch: name the branch whose
+    // type matched (its limit) rather than the first branch's type
+    const v = e.validation.find((x) => x.keyword !== 'type' && x.keyword !== 'anyOf') ?? e.validation[0]!;
     const extra = v.params?.additionalProperty ?? v.params?.missingProperty;
     const field = [v.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra].filter((s) => s !== undefined && s !== '').join('.');
     const allowed = Array.isArray(v.params?.allowedValues) ? ` (allowed: ${(v.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')})` : '';

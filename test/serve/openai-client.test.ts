@@ -113,7 +113,7 @@ describe('bad requests get their status and an OpenAI error body', () => {
     ['max_tokens 0', { ...ok, max_tokens: 0 }, 400, 'invalid_request_error', /max_tokens must be >= 1/],
     ['temperature 3', { ...ok, temperature: 3 }, 400, 'invalid_request_error', /temperature must be <= 2/],
     ['top_p 0', { ...ok, top_p: 0 }, 400, 'invalid_request_error', /top_p must be > 0/],
-    ['five stop strings', { ...ok, stop: ['a', 'b', 'c', 'd', 'e'] }, 400, 'invalid_request_error', /stop/],
+    ['five stop strings', { ...ok, stop: ['a', 'b', 'c', 'd', 'e'] }, 400, 'invalid_request_error', /stop must NOT have more than 4 items/],
     ['no prompt', { model: 'tiny' }, 400, 'invalid_request_error', /prompt/],
     ['token id outside the vocabulary', { ...ok, prompt: [1, 99999] }, 400, 'invalid_request_error', /outside the vocabulary/],
     ['prompt longer than the context', { ...ok, prompt: Array.from({ length: 300 }, () => 5) }, 400, 'invalid_request_error', /context holds 256/],
