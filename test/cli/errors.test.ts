@@ -1,5 +1,5 @@
 // Bad input gives a clear one-line error naming the file / tensor / field, a non-zero exit, and no
-// stack trace (issue 2, "Done means": corrupt or truncated safetensors, a missing tensor, an
+// stack trace (corrupt or truncated safetensors, a missing tensor, an
 // unsupported model_type, ids outside the vocabulary, a prompt longer than the context, bad options).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// `moesaic generate` end to end (issue 2): greedy ids equal the independent float64 reference's greedy
+// `moesaic generate` end to end: greedy ids equal the independent float64 reference's greedy
 // continuation for every architecture (this exercises prefill + KV-cache decode against a full
 // recompute); seeded sampling is reproducible and in range; --prompt text is tokenised and decoded.
 import { after, before, describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Issue 4 on a whole model: `--gating P` through the CLI and the library on a tiny synthetic Mixtral
+// Gating policies on a whole model: `--gating P` through the CLI and the library on a tiny synthetic Mixtral
 // and Qwen2-MoE (shared expert). Dropless policies equal dynamic gating and the float64 reference;
 // static with room for everything equals them too; static with a small capacity drops exactly the
 // assignments GShard's rule says, layer by layer.

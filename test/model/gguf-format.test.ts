@@ -1,4 +1,4 @@
-// GGUF container (issue 3): writer -> reader round trip of every metadata type, alignment, zero-copy
+// GGUF container: writer -> reader round trip of every metadata type, alignment, zero-copy
 // views, Q8_0 (de)quantisation against its definition, the q/k head permutation, and clear errors for
 // bad magic, old versions and truncation. No model and no native addon needed.
 import { after, describe, test } from 'node:test';

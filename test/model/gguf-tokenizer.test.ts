@@ -1,4 +1,4 @@
-// GGUF tokenizer reconstruction (issue 3) beyond the byte-level BPE that gguf.test.ts round-trips:
+// GGUF tokenizer reconstruction beyond the byte-level BPE that gguf.test.ts round-trips:
 // a SentencePiece ("llama") vocabulary with byte fallback, unknown pre-tokenizers, no vocabulary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

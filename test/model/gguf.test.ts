@@ -1,4 +1,4 @@
-// GGUF end to end (issue 3): every architecture, gen-model tiny in f32 and bf16 -> export-gguf as f32,
+// GGUF end to end: every architecture, gen-model tiny in f32 and bf16 -> export-gguf as f32,
 // bf16 and q8_0 -> loaded back as a moesaic model whose logits, config and tokenizer are compared with
 // the Hugging Face folder it came from; truncated files and unsupported tensor types fail clearly.
 import { after, before, describe, test } from 'node:test';

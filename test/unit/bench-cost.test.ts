@@ -1,4 +1,4 @@
-// bench generate's bookkeeping (issue 3): the weight bytes and MACs one decode token touches, checked
+// bench generate's bookkeeping: the weight bytes and MACs one decode token touches, checked
 // against an independent count made straight from the safetensors header of tiny checkpoints of
 // every architecture (shared experts, dense layers, tied embeddings), plus attention's prefill MACs.
 import { after, describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// `moesaic bench generate` end to end without llama.cpp (issue 3): fresh child processes measure a tiny
+// `moesaic bench generate` end to end without llama.cpp: fresh child processes measure a tiny
 // model; the JSON has the bookkeeping and one "moesaic" object with every figure per thread count and the greedy ids,
 // which equal `moesaic generate` on the same prompt. Speed itself is never asserted.
 import { after, test } from 'node:test';

@@ -1,4 +1,4 @@
-// bench generate's prompt (issue 3): seeded, reproducible, inside the vocabulary, never a special token.
+// bench generate's prompt: seeded, reproducible, inside the vocabulary, never a special token.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

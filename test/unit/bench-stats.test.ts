@@ -1,4 +1,4 @@
-// bench generate's reductions (issue 3): medians, per-figure ratios, the figures of one run and the
+// bench generate's reductions: medians, per-figure ratios, the figures of one run and the
 // report's JSON shape, on made-up run records (no model, no child processes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

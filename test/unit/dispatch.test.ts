@@ -1,4 +1,4 @@
-// The five dispatch policies (issue 4): same outputs where dropless, exact drops for static, and the
+// The five dispatch policies: same outputs where dropless, exact drops for static, and the
 // activation bytes each plan reports equal to what its execution actually asks for.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Each routing function against a direct implementation of its formula (issue 4, "Done means").
+// Each routing function against a direct implementation of its formula.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/rng.js';
