@@ -32,7 +32,7 @@ export class KvCache {
 
   /** bytes held (0 after free) */
   get bytes(): number {
-    return 2 * this.keys.length * this.capacity * this.rowSize * 4;
+    return kvCacheBytes(this.keys.length, this.capacity, this.rowSize);
   }
 
   /** Drops the buffers; the cache cannot be used again. */
@@ -41,4 +41,9 @@ export class KvCache {
     this.values.length = 0;
     this.length = this.capacity;
   }
+}
+
+/** Bytes of the keys and values of `layers` layers of `capacity` positions of `rowSize` floats. */
+export function kvCacheBytes(layers: number, capacity: number, rowSize: number): number {
+  return 2 * layers * capacity * rowSize * 4;
 }

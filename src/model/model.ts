@@ -7,7 +7,7 @@ import type { Backend } from '../tensor/backend.js';
 import { fileMapper, getBackend } from '../tensor/backends.js';
 import type { ModelConfig } from './config.js';
 import { openCheckpoint } from './checkpoint.js';
-import { KvCache } from './kv-cache.js';
+import { KvCache, kvCacheBytes } from './kv-cache.js';
 import { resolveWeights } from './layer-weights.js';
 import type { RunOptions } from '../options/run-options.js';
 import { resolveRunOptions } from '../options/run-options.js';
@@ -128,8 +128,7 @@ export class Model {
     const ids = typeof prompt === 'string' ? this.encode(prompt) : [...prompt];
     if (typeof prompt === 'string' && ids.length === 0) fail('E_BAD_INPUT', 'the prompt encodes to no tokens');
     this.checkContext(ids.length);
-    const maxTokens = opts.maxTokens ?? 64;
-    const capacity = Math.min(this.config.maxPositions, ids.length + (Number.isInteger(maxTokens) && maxTokens > 0 ? maxTokens : 0));
+    const capacity = sequenceCapacity(this.config, ids.length, opts.maxTokens ?? 64);
     return new Sequence(ids, this.newCache(capacity), opts, this.config.eosTokenIds, (g) => this.decode(g));
   }
 
@@ -208,6 +207,16 @@ export class Model {
     const c = this.config;
     return new KvCache(c.numLayers, capacity, c.numKvHeads * c.headDim);
   }
+}
+
+/** KV positions a sequence needs: its prompt plus the tokens it may generate, within the context. */
+function sequenceCapacity(cfg: ModelConfig, promptTokens: number, maxTokens: number): number {
+  return Math.min(cfg.maxPositions, promptTokens + (Number.isInteger(maxTokens) && maxTokens > 0 ? maxTokens : 0));
+}
+
+/** KV bytes `newSequence` allocates for a prompt and max tokens (what a scheduler budgets before admitting it). */
+export function sequenceKvBytes(cfg: ModelConfig, promptTokens: number, maxTokens: number): number {
+  return kvCacheBytes(cfg.numLayers, sequenceCapacity(cfg, promptTokens, maxTokens), cfg.numKvHeads * cfg.headDim);
 }
 
 /** A logits row with a NaN or infinity means broken weights or input: one clear error for every command. */

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ModelConfig } from '../model/config.js';
+import { sequenceKvBytes } from '../model/model.js';
 import type { RoutingObserver } from '../moe/moe-layer.js';
 import { buildApp } from './app.js';
 import { ChatTemplate } from './chat-template.js';
@@ -41,12 +42,6 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** KV bytes of a sequence sized for prompt + max_tokens (within the context), as Model.newSequence sizes it. */
-export function kvBytesFor(cfg: ModelConfig, promptTokens: number, maxTokens: number): number {
-  const capacity = Math.min(cfg.maxPositions, promptTokens + maxTokens);
-  return 2 * cfg.numLayers * capacity * cfg.numKvHeads * cfg.headDim * 4;
-}
-
 /** Wires a loaded model to the scheduler, the instruments and the HTTP app (not listening yet). */
 export function createServer(model: ServableModel, opts: ServeOptions): Server {
   const cfg = model.config;
@@ -58,7 +53,7 @@ export function createServer(model: ServableModel, opts: ServeOptions): Server {
     metrics.recordRouting(layer, routing.experts);
     recorder.record(layer, routing.tokens, routing.k, routing.experts, routing.weights);
   };
-  const scheduler = new Scheduler(model, opts, (p, m) => kvBytesFor(cfg, p, m), {
+  const scheduler = new Scheduler(model, opts, (p, m) => sequenceKvBytes(cfg, p, m), {
     observer,
     beforeStep: () => recorder.beginStep(),
     afterStep: (r) => {
