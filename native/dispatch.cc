@@ -94,9 +94,9 @@ void matmulChunk(void* ctx, size_t c, float*) {
   const size_t limit = j.byCols ? j.a->n : j.a->rows;
   const size_t b = std::min(limit, c * j.chunk), e = std::min(limit, b + j.chunk);
   if (j.byCols)
-    j.k->matmul(*j.a, 0, j.a->rows, b, e);
+    matmulRange(j.k, *j.a, 0, j.a->rows, b, e);
   else
-    j.k->matmul(*j.a, b, e, 0, j.a->n);
+    matmulRange(j.k, *j.a, b, e, 0, j.a->n);
 }
 
 // ---- attention: contiguous ranges of (token, head) items with equal shares of the causal cost
@@ -144,6 +144,12 @@ void runRange(const Kernels* k, const void* args, size_t total, size_t align, in
 
 }  // namespace
 
+void matmulRange(const Kernels* k, const MatmulArgs& a, size_t r0, size_t r1, size_t n0, size_t n1) {
+  k->matmul(a, r0, r1, n0, n1);
+}
+
+const Kernels* activeKernels() { return active.load(); }
+
 std::vector<std::string> supportedIsas() {
   std::vector<std::string> out;
   for (const char* name : {"portable", "avx2", "avx512"})
@@ -175,7 +181,7 @@ void runMatmul(const MatmulArgs& a) {
   const size_t maxParts = std::max(ceilDiv(a.n, k->matmulColBlock), a.rows);
   const int parts = partsFor(a.rows * a.n * std::max<size_t>(a.k, 1), maxParts);
   if (parts == 1) {
-    k->matmul(a, 0, a.rows, 0, a.n);
+    matmulRange(k, a, 0, a.rows, 0, a.n);
     return;
   }
   const size_t cb = k->matmulColBlock;
@@ -256,8 +262,8 @@ void swiGluChunk(void* ctx, size_t c, float* scratch) {
   MatmulArgs mu = mg;
   mu.y = u;
   mu.w = static_cast<const char*>(a.wu) + n0 * a.k * elem;
-  j.k->matmul(mg, 0, R, 0, w);
-  j.k->matmul(mu, 0, R, 0, w);
+  matmulRange(j.k, mg, 0, R, 0, w);
+  matmulRange(j.k, mu, 0, R, 0, w);
   for (size_t i = 0; i < R; i++) {
     SiluMulArgs s{a.out + (r0 + i) * a.n + n0, g + i * w, u + i * w, w};
     j.k->siluMul(s, 0, w);

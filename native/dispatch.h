@@ -24,6 +24,12 @@ void setPoolProfiling(bool on);
 PoolStats poolStats();
 void setThreadCount(int n);
 
+// The active kernel table (the instruction set chosen at load or by selectIsa).
+const Kernels* activeKernels();
+// Output rows [r0, r1) x columns [n0, n1) of a matmul on the calling thread: every split of every
+// matmul-based op (matmul, swiGlu, the grouped experts) computes its ranges through this one function.
+void matmulRange(const Kernels* k, const MatmulArgs& a, size_t r0, size_t r1, size_t n0, size_t n1);
+
 void runMatmul(const MatmulArgs& a);
 void runRmsNorm(const RmsNormArgs& a);
 void runRope(const RopeArgs& a);
