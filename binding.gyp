@@ -64,6 +64,7 @@
       'sources': [
         'native/binding.cc',
         'native/dispatch.cc',
+        'native/experts.cc',
         'native/expert-io.cc',
         'native/mapfile.cc',
         'native/pool.cc',

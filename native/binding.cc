@@ -8,10 +8,12 @@
 #include <cmath>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "dispatch.h"
 #include "dtype.h"
 #include "expert-io.h"
+#include "experts.h"
 #include "mapfile.h"
 #include "quant-dispatch.h"
 #include "quant-quantize.h"
@@ -271,6 +273,62 @@ Napi::Value SwiGlu(const Args& info) {
   return info.Env().Undefined();
 }
 
+// expertsSwiGlu(out, x, act, weights, rowStarts, wDtype, hidden, ffn): weights is an Array of 3 per
+// group (gate, up, down); group g covers rows [rowStarts[g], rowStarts[g + 1]) of x, out and act.
+Napi::Value ExpertsSwiGlu(const Args& info) {
+  const char* op = "expertsSwiGlu";
+  need(info, 8, op);
+  ExpertsArgs a{};
+  a.wDtype = intArg(info, 5);
+  a.hidden = sizeArg(info, 6, op, "hidden");
+  a.ffn = sizeArg(info, 7, op, "ffn");
+  ArrayView starts = arrayArg(info, 4, op, "rowStarts");
+  if (starts.type != napi_int32_array || starts.length < 1) throw Napi::TypeError::New(info.Env(), std::string(op) + ": rowStarts must be a non-empty Int32Array");
+  const int32_t* rs = static_cast<const int32_t*>(starts.data);
+  a.count = starts.length - 1;
+  if (!info[3].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": weights must be an Array");
+  Napi::Array ws = info[3].As<Napi::Array>();
+  if (ws.Length() != 3 * a.count) throw Napi::RangeError::New(info.Env(), std::string(op) + ": weights must hold 3 per group");
+  if (rs[0] < 0) throw Napi::RangeError::New(info.Env(), std::string(op) + ": rowStarts must start at 0 or more");
+  for (size_t g = 0; g < a.count; g++)
+    if (rs[g + 1] < rs[g]) throw Napi::RangeError::New(info.Env(), std::string(op) + ": rowStarts must not decrease");
+  const size_t rows = static_cast<size_t>(rs[a.count]);
+  a.out = f32Arg(info, 0, op, "out", prod(info, {rows, a.hidden}));
+  a.x = f32Arg(info, 1, op, "x", prod(info, {rows, a.hidden}));
+  a.act = f32Arg(info, 2, op, "act", prod(info, {rows, a.ffn}));
+  const size_t wlen = prod(info, {a.hidden, a.ffn});
+  // Grow-only per calling thread: no allocation per call once the widest layer has been seen.
+  thread_local std::vector<ExpertGroup> groups;
+  if (groups.size() < a.count) groups.resize(a.count);
+  for (size_t g = 0; g < a.count; g++) {
+    ExpertGroup& e = groups[g];
+    const void* w3[3];
+    for (int m = 0; m < 3; m++) {
+      napi_value v;
+      napi_get_element(info.Env(), ws, static_cast<uint32_t>(3 * g + m), &v);
+      bool isTyped = false;
+      napi_is_typedarray(info.Env(), v, &isTyped);
+      if (!isTyped) throw Napi::TypeError::New(info.Env(), std::string(op) + ": weights[" + std::to_string(3 * g + m) + "] must be a TypedArray");
+      napi_typedarray_type type;
+      size_t length;
+      void* data;
+      napi_get_typedarray_info(info.Env(), v, &type, &length, &data, nullptr, nullptr);
+      const bool ok = a.wDtype == kF32 ? type == napi_float32_array : (a.wDtype == kBF16 || a.wDtype == kF16) && type == napi_uint16_array;
+      if (!ok) throw Napi::TypeError::New(info.Env(), std::string(op) + ": weights[" + std::to_string(3 * g + m) + "] has the wrong array type for dtype code " + std::to_string(a.wDtype));
+      if (length < wlen) throw Napi::RangeError::New(info.Env(), std::string(op) + ": weights[" + std::to_string(3 * g + m) + "] has " + std::to_string(length) + " elements, needs " + std::to_string(wlen));
+      w3[m] = data;
+    }
+    e.wg = w3[0];
+    e.wu = w3[1];
+    e.wd = w3[2];
+    e.row0 = static_cast<size_t>(rs[g]);
+    e.rows = static_cast<size_t>(rs[g + 1] - rs[g]);
+  }
+  a.groups = groups.data();
+  runExpertsSwiGlu(a);
+  return info.Env().Undefined();
+}
+
 // quantMatmul(y, x, w, wDtype, rows, n, k, up | null): y = x · Wᵀ on block-quantized W (Uint8Array of
 // its blocks), or the fused SwiGLU silu(x · Wᵀ) * (x · Upᵀ) when up is given.
 Napi::Value QuantMatmul(const Args& info) {
@@ -335,6 +393,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<Attention>(env, exports, "attention");
   exportFn<SiluMul>(env, exports, "siluMul");
   exportFn<SwiGlu>(env, exports, "swiGlu");
+  exportFn<ExpertsSwiGlu>(env, exports, "expertsSwiGlu");
   exportFn<Isa>(env, exports, "isa");
   exportFn<SetIsa>(env, exports, "setIsa");
   exportFn<SupportedIsas>(env, exports, "supportedIsas");

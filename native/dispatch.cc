@@ -66,11 +66,15 @@ ThreadPool& pool() {
   return *p;
 }
 
+}  // namespace
+
 int partsFor(size_t work, size_t maxUseful) {
   size_t byWork = work / kMinWorkPerPart;
   size_t parts = std::min<size_t>({static_cast<size_t>(pool().size()), byWork, maxUseful});
   return parts < 1 ? 1 : static_cast<int>(parts);
 }
+
+namespace {
 
 size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 

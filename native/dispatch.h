@@ -11,6 +11,8 @@ namespace moesaic {
 
 // Names of the instruction sets this CPU can run, best last ("portable" always first).
 std::vector<std::string> supportedIsas();
+// How many threads an op of `work` multiply-adds is worth splitting over (at most maxUseful parts).
+int partsFor(size_t work, size_t maxUseful);
 // The active kernel table's name.
 const char* currentIsa();
 // Selects a table by name; returns false when unknown or unsupported here (nothing changes).
@@ -24,6 +26,8 @@ void setPoolProfiling(bool on);
 PoolStats poolStats();
 void setThreadCount(int n);
 
+// How many threads an op of `work` multiply-adds is worth splitting over (at most maxUseful parts).
+int partsFor(size_t work, size_t maxUseful);
 // The active kernel table (the instruction set chosen at load or by selectIsa).
 const Kernels* activeKernels();
 // Output rows [r0, r1) x columns [n0, n1) of a matmul on the calling thread: every split of every

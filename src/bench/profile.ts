@@ -1,6 +1,6 @@
 import type { ModelWeights } from '../model/layer-weights.js';
 import type { ModuleTimes } from '../moe/dispatch.js';
-import type { Backend } from '../tensor/backend.js';
+import type { Backend, GatedFfn } from '../tensor/backend.js';
 import { DTYPE_BYTES } from '../tensor/dtype.js';
 import type { PoolStats } from '../tensor/native.js';
 import type { Weight } from '../tensor/weight.js';
@@ -24,6 +24,7 @@ export const KERNEL_ROWS = [
   'router GEMV',
   'expert gate+up (fused SwiGLU)',
   'expert down GEMV',
+  'experts, one grouped call (gate+up+down)',
   'shared expert / dense MLP',
   'lm_head GEMV',
   'other kernels',
@@ -127,6 +128,14 @@ export class ProfilingBackend implements Backend {
     this.add(this.rowOf(gate), t0, weightBytes(gate) + weightBytes(up));
   }
 
+  swiGluExperts(out: Float32Array, x: Float32Array, act: Float32Array, experts: readonly GatedFfn[], rowStarts: Int32Array): void {
+    const t0 = this.now();
+    this.inner.swiGluExperts(out, x, act, experts, rowStarts);
+    let bytes = 0;
+    for (let g = 0; g < experts.length; g++) if (rowStarts[g + 1]! > rowStarts[g]!) bytes += weightBytes(experts[g]!.gate) + weightBytes(experts[g]!.up) + weightBytes(experts[g]!.down);
+    this.add('experts, one grouped call (gate+up+down)', t0, bytes);
+  }
+
   /** Calls, ms and bytes per row since construction or the last reset. */
   snapshot(): Map<KernelRow, Readonly<Tally>> {
     return new Map([...this.tallies].map(([r, t]) => [r, { ...t }]));
@@ -185,7 +194,7 @@ export function decodeBreakdown(p: DecodeProfile): ProfileRow[] {
   }
   const k = (r: KernelRow) => p.kernels.get(r)?.ms ?? 0;
   const routing = Math.max(0, p.moe.gate - k('router GEMV'));
-  const expertTs = Math.max(0, p.moe.expert - k('expert gate+up (fused SwiGLU)') - k('expert down GEMV'));
+  const expertTs = Math.max(0, p.moe.expert - k('expert gate+up (fused SwiGLU)') - k('expert down GEMV') - k('experts, one grouped call (gate+up+down)'));
   const moeTs = [
     { what: 'MoE routing: softmax + top-k (TS)', ms: routing },
     { what: 'MoE plan + prepare (TS)', ms: p.moe.order + p.moe.exchange },

@@ -140,7 +140,19 @@ export function baseBytes(routing: Routing, shape: LayerShape): number {
  * through it. Must follow swiglu.ts: test/unit/dispatch.test.ts compares it with what execution asks for.
  */
 export function groupedBytes(rows: number, largestGroup: number, shape: LayerShape): number {
-  return 4 * (2 * rows * shape.hidden + largestGroup * shape.ffn);
+  return 4 * (2 * rows * shape.hidden + actRows(rows, largestGroup) * shape.ffn);
+}
+
+/**
+ * The Experts stage hands the kernels several experts per call (one call for a whole decode step),
+ * packing experts until their rows would pass this many (an expert larger than that goes alone), so
+ * the activation buffer stays bounded during a long prefill.
+ */
+export const GROUPED_ROWS = 256;
+
+/** Rows of the Experts stage's activation buffer ([rows, ffn]) for `rows` slots whose largest expert group has `largestGroup`. */
+export function actRows(rows: number, largestGroup: number): number {
+  return Math.min(rows, Math.max(largestGroup, GROUPED_ROWS));
 }
 
 /** A plan from per-expert slot lists: fills offsets, slots and slotOf (shared by every policy). */

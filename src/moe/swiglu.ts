@@ -1,16 +1,9 @@
-import type { Backend } from '../tensor/backend.js';
+import type { Backend, GatedFfn } from '../tensor/backend.js';
 import type { Weight } from '../tensor/weight.js';
 import type { Buffers } from './buffers.js';
 
 /** A gated FFN: down(silu(gate(x)) * up(x)). Experts, shared experts and dense MLPs all use it. */
-export interface SwiGluWeights {
-  /** [ffn, hidden] */
-  readonly gate: Weight;
-  /** [ffn, hidden] */
-  readonly up: Weight;
-  /** [hidden, ffn] */
-  readonly down: Weight;
-}
+export type SwiGluWeights = GatedFfn;
 
 /** out[rows, hidden] = SwiGLU(x[rows, hidden]); `tag` keeps buffers of different callers apart. */
 export function swiglu(

@@ -1,5 +1,12 @@
 import type { Weight } from './weight.js';
 
+/** A gated FFN's three matrices: gate and up [F, K], down [K, F] (experts, shared experts, dense MLPs). */
+export interface GatedFfn {
+  readonly gate: Weight;
+  readonly up: Weight;
+  readonly down: Weight;
+}
+
 /**
  * The numeric operations a model forward needs. Activations are f32 arrays laid out row-major;
  * weights are stored tensors of any DType. Two implementations exist: `ref` (plain TypeScript,
@@ -54,4 +61,26 @@ export interface Backend {
    * stored [F, K] (K = x's row length). Equal to matmul, matmul, siluMul; one pass for the kernels.
    */
   swiGlu(out: Float32Array, x: Float32Array, gate: Weight, up: Weight, rows: number): void;
+
+  /**
+   * A MoE layer's experts in one call: group g's rows [rowStarts[g], rowStarts[g + 1]) of x[rows, K]
+   * go through experts[g] (down(silu(x · gateᵀ) * (x · upᵀ))) into the same rows of out[rows, K];
+   * act[rows, F] receives the activations. Equal to swiGlu then matmul per group; one call for the
+   * kernels instead of two per expert. rowStarts has experts.length + 1 entries.
+   */
+  swiGluExperts(out: Float32Array, x: Float32Array, act: Float32Array, experts: readonly GatedFfn[], rowStarts: Int32Array): void;
+}
+
+/** swiGluExperts as one swiGlu and one matmul per group: the specification, and the path for weights the grouped kernel does not take. */
+export function swiGluExpertsByGroup(backend: Backend, out: Float32Array, x: Float32Array, act: Float32Array, experts: readonly GatedFfn[], rowStarts: Int32Array): void {
+  for (let g = 0; g < experts.length; g++) {
+    const e = experts[g]!;
+    const a = rowStarts[g]!;
+    const n = rowStarts[g + 1]! - a;
+    if (n === 0) continue;
+    const K = e.gate.shape[1]!;
+    const F = e.gate.shape[0]!;
+    backend.swiGlu(act.subarray(a * F, (a + n) * F), x.subarray(a * K, (a + n) * K), e.gate, e.up, n);
+    backend.matmul(out.subarray(a * K, (a + n) * K), act.subarray(a * F, (a + n) * F), e.down, n);
+  }
 }

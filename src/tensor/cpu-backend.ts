@@ -1,5 +1,6 @@
 import { fail, MoesaicError } from '../errors.js';
 import type { Backend } from './backend.js';
+import { swiGluExpertsByGroup } from './backend.js';
 import { DTYPE_CODE } from './dtype.js';
 import { isQuantType, QUANT_FORMATS, quantRowBytes } from './quant/formats.js';
 import type { IsaName, PoolStats } from './native.js';
@@ -127,6 +128,32 @@ export const cpuBackend: Backend = {
     checkArray('swiGlu', 'x', x, rows * k);
     checkArray('swiGlu', 'out', out, rows * f);
     nativeAddon().swiGlu(out, x, gate.data as Float32Array | Uint16Array, up.data as Float32Array | Uint16Array, DTYPE_CODE[gate.dtype], rows, f, k);
+  },
+
+  swiGluExperts(out, x, act, experts, rowStarts) {
+    if (rowStarts.length !== experts.length + 1) fail('E_BAD_INPUT', `swiGluExperts: rowStarts has ${rowStarts.length} entries for ${experts.length} experts (needs one more)`);
+    if (experts.length === 0) return;
+    const [F, K] = experts[0]!.gate.shape as [number, number];
+    const dtype = experts[0]!.gate.dtype;
+    // The grouped kernel takes f32/bf16/f16 experts of one shape and dtype; anything else (quantized
+    // experts, mixed shapes) runs group by group through the same ops.
+    const grouped = !isQuantType(dtype) && experts.every((e) => e.gate.dtype === dtype && e.up.dtype === dtype && e.down.dtype === dtype &&
+      e.gate.shape[0] === F && e.gate.shape[1] === K && e.up.shape[0] === F && e.up.shape[1] === K && e.down.shape[0] === K && e.down.shape[1] === F);
+    if (!grouped) return swiGluExpertsByGroup(cpuBackend, out, x, act, experts, rowStarts);
+    const rows = rowStarts[experts.length]!;
+    for (let g = 0; g < experts.length; g++) {
+      if (rowStarts[g + 1]! < rowStarts[g]!) fail('E_BAD_INPUT', `swiGluExperts: rowStarts must not decrease (entry ${g + 1})`);
+      const e = experts[g]!;
+      checkWeight('swiGluExperts', e.gate, F * K, 'gate');
+      checkWeight('swiGluExperts', e.up, F * K, 'up');
+      checkWeight('swiGluExperts', e.down, F * K, 'down');
+    }
+    checkArray('swiGluExperts', 'x', x, rows * K);
+    checkArray('swiGluExperts', 'out', out, rows * K);
+    checkArray('swiGluExperts', 'act', act, rows * F);
+    const weights: (Float32Array | Uint16Array)[] = [];
+    for (const e of experts) weights.push(e.gate.data as Float32Array | Uint16Array, e.up.data as Float32Array | Uint16Array, e.down.data as Float32Array | Uint16Array);
+    nativeAddon().expertsSwiGlu(out, x, act, weights, rowStarts, DTYPE_CODE[dtype], K, F);
   },
 
   siluMul(out, gate, up, n) {

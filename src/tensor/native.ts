@@ -63,6 +63,8 @@ export interface NativeAddon {
   ): void;
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
   swiGlu(out: Float32Array, x: Float32Array, wg: WeightArray, wu: WeightArray, wDtype: number, rows: number, n: number, k: number): void;
+  /** weights: gate, up, down of each group in turn; group g covers rows [rowStarts[g], rowStarts[g + 1]) */
+  expertsSwiGlu(out: Float32Array, x: Float32Array, act: Float32Array, weights: WeightArray[], rowStarts: Int32Array, wDtype: number, hidden: number, ffn: number): void;
   isa(): IsaName;
   setIsa(name: string): void;
   supportedIsas(): IsaName[];

@@ -1,4 +1,5 @@
 import type { Backend } from './backend.js';
+import { swiGluExpertsByGroup } from './backend.js';
 import type { Weight } from './weight.js';
 import { readRows, weightAt } from './weight.js';
 
@@ -90,6 +91,10 @@ export const refBackend: Backend = {
     refBackend.matmul(g, x, gate, rows);
     refBackend.matmul(u, x, up, rows);
     refBackend.siluMul(out, g, u, rows * f);
+  },
+
+  swiGluExperts(out, x, act, experts, rowStarts) {
+    swiGluExpertsByGroup(refBackend, out, x, act, experts, rowStarts);
   },
 
   siluMul(out, gate, up, n) {

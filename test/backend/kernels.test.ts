@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { refBackend } from '../../src/tensor/ref-backend.js';
+import { swiGluExpertsByGroup } from '../../src/tensor/backend.js';
 import { cpuBackend, getThreads, isa, setIsa, setThreads, supportedIsas } from '../../src/tensor/cpu-backend.js';
 import type { IsaName } from '../../src/tensor/cpu-backend.js';
 import { nativeAddon } from '../../src/tensor/native.js';
@@ -439,6 +440,35 @@ test('swiGlu (fused gate/up/SiLU) matches the reference and the unfused ops', ()
     }
   }
   runCases(cases);
+});
+
+test('swiGluExperts (one grouped call for a layer) equals swiGlu + matmul per group, bit for bit, and the reference', () => {
+  const cases: Case[] = [];
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    // [rows per group], ffn, hidden: empty groups, one row, rows past a 64-row chunk, ffn past a tile
+    for (const [counts, f, k] of [[[1, 1], 1, 1], [[1, 0, 2], 129, 33], [[3, 5, 0, 1], 600, 64], [[70, 1], 65, 40], [[0, 17, 2], 1100, 65]] as const) {
+      const experts = counts.map((_, g) => ({ gate: randomWeight(`g${g}`, dtype, [f, k], 0.5), up: randomWeight(`u${g}`, dtype, [f, k], 0.5), down: randomWeight(`d${g}`, dtype, [k, f], 0.5) }));
+      const starts = new Int32Array(counts.length + 1);
+      counts.forEach((c, g) => (starts[g + 1] = starts[g]! + c));
+      const rows = starts[counts.length]!;
+      const x = randomF32(rows * k);
+      const want = new Float32Array(rows * k);
+      refBackend.swiGluExperts(want, x, new Float32Array(rows * f), experts, starts);
+      const mag = Float64Array.from(want, (v) => Math.abs(v) + 1);
+      cases.push({ label: `swiGluExperts ${dtype} rows=${counts.join('+')} f=${f} k=${k}`, run: (what) => {
+        const { buf, view } = padded(rows * k);
+        cpuBackend.swiGluExperts(view, x, new Float32Array(rows * f), experts, starts);
+        checkSentinels(buf, rows * k, what);
+        const byGroup = new Float32Array(rows * k);
+        swiGluExpertsByGroup(cpuBackend, byGroup, x, new Float32Array(rows * f), experts, starts);
+        if (!sameBits(view, byGroup)) assert.fail(`${what}: differs from swiGlu + matmul per group (seed ${SEED})`);
+        assertClose(view, want, mag, 64 * EPS32 * Math.sqrt(f * k), what);
+        return view;
+      } });
+    }
+  }
+  runCases(cases);
+  assert.throws(() => cpuBackend.swiGluExperts(new Float32Array(4), new Float32Array(4), new Float32Array(4), [], Int32Array.of(0, 1)), { code: 'E_BAD_INPUT' });
 });
 
 test('non-finite inputs propagate as in the reference', () => {
