@@ -14,6 +14,8 @@ export interface ServeContext {
   readonly defaultMaxTokens: number;
   /** null without a tokenizer: then only token-id prompts work */
   readonly encode: ((text: string) => number[]) | null;
+  /** null without a tokenizer */
+  readonly decode: ((ids: readonly number[]) => string) | null;
   readonly chat: ChatTemplate;
   readonly scheduler: Scheduler<ServedSequence>;
   readonly metrics: ServerMetrics;

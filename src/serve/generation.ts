@@ -29,8 +29,10 @@ export interface Usage {
 /**
  * Runs one generation request through the scheduler and answers it, streamed (SSE) or whole.
  * A client that disconnects cancels its request at once, which frees its sequence's KV cache.
+ * `echo` gives the prompt's text when the answer starts with it (completions' `echo`): the first
+ * streamed chunk, or the head of the whole text.
  */
-export async function runGeneration(ctx: ServeContext, reply: FastifyReply, body: SamplingFields, prompt: number[], shape: ResponseShape): Promise<void> {
+export async function runGeneration(ctx: ServeContext, reply: FastifyReply, body: SamplingFields, prompt: number[], shape: ResponseShape, echo?: () => string): Promise<void> {
   if (body.model !== ctx.modelName) throw new ApiError(404, `the model '${body.model}' does not exist: this server serves '${ctx.modelName}'`, 'model_not_found', 'model');
   if (prompt.length === 0) throw new ApiError(400, 'the prompt encodes to no tokens', 'invalid_value', 'prompt');
   for (const id of prompt) {
@@ -40,6 +42,7 @@ export async function runGeneration(ctx: ServeContext, reply: FastifyReply, body
   if (room < 1) throw new ApiError(400, `the prompt has ${prompt.length} tokens; the context holds ${ctx.maxContext}, leaving no room to generate`, 'context_length_exceeded', 'prompt');
   const asked = body.max_completion_tokens ?? body.max_tokens ?? ctx.defaultMaxTokens;
   const maxTokens = Math.min(asked, room);
+  const echoed = echo?.() ?? '';
   const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? []);
   const base: BaseFields = { id: `${shape.idPrefix}-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: ctx.modelName };
   const stream = body.stream === true;
@@ -48,7 +51,7 @@ export async function runGeneration(ctx: ServeContext, reply: FastifyReply, body
   let firstAt = 0;
   let lastAt = 0;
   const ids: number[] = [];
-  let text = '';
+  let text = echoed;
   let sse: SseStream | undefined;
   let settled = false;
 
@@ -107,6 +110,7 @@ export async function runGeneration(ctx: ServeContext, reply: FastifyReply, body
       sse = new SseStream(reply.raw);
       const opening = shape.chunk(base, '', null, true);
       if (opening) sse.send(opening);
+      if (echoed.length > 0) sse.send(shape.chunk(base, echoed, null, false));
     }
     reply.raw.on('close', () => {
       if (!settled) {

@@ -3,8 +3,10 @@ import { ApiError } from './api-error.js';
 import type { ServeContext } from './context.js';
 import type { ResponseShape } from './generation.js';
 import { runGeneration } from './generation.js';
+import { onePrompt } from './prompt-input.js';
 import type { ChatRequest, CompletionRequest } from './schemas.js';
 import { chatBody, completionBody } from './schemas.js';
+import { rejectUnsupportedFields } from './unsupported-fields.js';
 
 const completionShape: ResponseShape = {
   idPrefix: 'cmpl',
@@ -51,12 +53,18 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: ServeContext): v
 
   app.post<{ Body: CompletionRequest }>('/v1/completions', { schema: { body: completionBody } }, async (req, reply) => {
     const b = req.body;
-    const prompt = typeof b.prompt === 'string' ? encode(b.prompt, 'prompt') : b.prompt;
-    await runGeneration(ctx, reply, b, prompt, completionShape);
+    rejectUnsupportedFields(b as unknown as Record<string, unknown>);
+    const one = onePrompt(b.prompt);
+    const prompt = typeof one === 'string' ? encode(one, 'prompt') : one;
+    if (b.echo === true && typeof one !== 'string' && !ctx.decode) throw new ApiError(400, 'this model has no tokenizer to echo a token-id prompt as text: leave echo out', 'no_tokenizer', 'echo');
+    // decoded only once the ids are known to be in the vocabulary (runGeneration checks them first)
+    const echo = b.echo !== true ? undefined : typeof one === 'string' ? () => one : () => ctx.decode!(one);
+    await runGeneration(ctx, reply, b, prompt, completionShape, echo);
   });
 
   app.post<{ Body: ChatRequest }>('/v1/chat/completions', { schema: { body: chatBody } }, async (req, reply) => {
     const b = req.body;
+    rejectUnsupportedFields(b as unknown as Record<string, unknown>);
     const messages = b.messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') }));
     let text: string;
     try {

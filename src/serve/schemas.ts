@@ -1,6 +1,8 @@
 /**
  * JSON schemas of the OpenAI request bodies this server accepts (validated by Fastify before a
- * handler runs; a failure names the field). Unknown fields are ignored, as OpenAI clients send extras.
+ * handler runs; a failure names the field). Unknown fields are ignored, as OpenAI clients send extras;
+ * the fields that would change the answer but are not implemented are refused unless neutral
+ * (src/serve/unsupported-fields.ts).
  */
 const sampling = {
   model: { type: 'string', minLength: 1 },
@@ -29,12 +31,17 @@ export const completionBody = {
   required: ['model', 'prompt'],
   properties: {
     ...sampling,
+    /** a string, token ids, or a list of one of either (src/serve/prompt-input.ts) */
     prompt: {
       anyOf: [
         { type: 'string', minLength: 1 },
         { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 },
+        { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+        { type: 'array', items: { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 }, minItems: 1 },
       ],
     },
+    /** the prompt's text before the completion */
+    echo: { type: ['boolean', 'null'] },
   },
 } as const;
 
@@ -80,7 +87,8 @@ export interface SamplingFields {
 }
 
 export interface CompletionRequest extends SamplingFields {
-  prompt: string | number[];
+  prompt: string | number[] | string[] | number[][];
+  echo?: boolean | null;
 }
 
 export interface ChatRequest extends SamplingFields {

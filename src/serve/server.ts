@@ -18,6 +18,7 @@ export interface ServableModel extends SteppedModel<ServedSequence> {
   readonly config: ModelConfig;
   readonly tokenizer: unknown;
   encode(text: string): number[];
+  decode(ids: readonly number[]): string;
   /** the expert cache's counters so far; undefined without a cache (src/model/model.ts) */
   expertCacheStats?(): CacheCounters | undefined;
 }
@@ -69,6 +70,7 @@ export function createServer(model: ServableModel, opts: ServeOptions): Server {
     maxContext: cfg.maxPositions,
     defaultMaxTokens: opts.defaultMaxTokens ?? 256,
     encode: model.tokenizer ? (t) => model.encode(t) : null,
+    decode: model.tokenizer ? (ids) => model.decode(ids) : null,
     chat: ChatTemplate.load(model.dir),
     scheduler,
     metrics,
