@@ -4,6 +4,9 @@ import { describe, test } from 'node:test';
 import { freshBuffers } from '../../src/moe/buffers.js';
 import { swiglu, type SwiGluWeights } from '../../src/moe/swiglu.js';
 import { sliceExpert, sliceRange } from '../../src/parallel/ep-shard.js';
+import { RankExperts } from '../../src/parallel/rank-experts.js';
+import { runExperts } from '../../src/moe/experts-stage.js';
+import type { Backend } from '../../src/tensor/backend.js';
 import { buildExpertMap, expertsOn, holderOf } from '../../src/parallel/expert-map.js';
 import { mpirunPlan, withoutRanks } from '../../src/parallel/launch.js';
 import { activityFromSteps } from '../../src/trace/activity.js';
@@ -92,4 +95,35 @@ describe('MoEShard slices', () => {
       for (let i = 0; i < sum.length; i++) assert.ok(Math.abs(sum[i]! - whole[i]!) <= 1e-5 * (1 + Math.abs(whole[i]!)), `N=${N} element ${i}: ${sum[i]} vs ${whole[i]}`);
     }
   });
+
+  test("a rank's slices of every expert run as one grouped kernel call per layer, equal to slice-by-slice products", async () => {
+    const ref = await getBackend('ref');
+    const [E, F, H, N] = [4, 12, 6, 2];
+    const experts = Array.from({ length: E }, (_, e): SwiGluWeights => ({
+      gate: f32Weight(`g${e}`, [F, H], randomF32(F * H, 10 + e)),
+      up: f32Weight(`u${e}`, [F, H], randomF32(F * H, 20 + e)),
+      down: f32Weight(`d${e}`, [H, F], randomF32(H * F, 30 + e)),
+    }));
+    const slices = experts.map((w) => sliceExpert(w, 1, N));
+    const provider = new RankExperts([slices], 1);
+    const offsets = Int32Array.of(0, 2, 2, 5, 6); // expert 1 gets no rows
+    const rows = 6;
+    const xs = randomF32(rows * H, 5);
+    const ys = new Float32Array(rows * H);
+    const calls: string[] = [];
+    const counting: Backend = {
+      ...ref,
+      swiGlu: (...a) => (calls.push('swiGlu'), ref.swiGlu(...a)),
+      matmul: (...a) => (calls.push('matmul'), ref.matmul(...a)),
+      swiGluExperts: (out, x, act, ws, starts) => (calls.push(`swiGluExperts x${ws.length}`), ref.swiGluExperts(out, x, act, ws, starts)),
+    };
+    runExperts(provider, 0, { xs, ys, offsets, rows, hidden: H }, counting, freshBuffers);
+    assert.deepEqual(calls, ['swiGluExperts x3']);
+    for (const [e, a, b] of [[0, 0, 2], [2, 2, 5], [3, 5, 6]] as const) {
+      const want = new Float32Array((b - a) * H);
+      swiglu(ref, freshBuffers, 't', want, xs.subarray(a * H, b * H), b - a, slices[e]!);
+      assert.deepEqual(ys.subarray(a * H, b * H), want, `expert ${e}`);
+    }
+  });
 });
+
