@@ -6,8 +6,21 @@
     'moesaic_kernel_cflags': ['-O3', '-fPIC', '-fno-exceptions', '-fno-rtti'],
     # MPI (docs/parallel.md) is optional: the moesaic_mpi addon is built only where mpicc exists
     'moesaic_has_mpi': '<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)',
+    # The bf16 matmul precision mode's vdpbf16ps kernel needs a compiler and assembler that know AVX-512
+    # BF16; without them the mode runs its portable fallback (dispatch.cc)
+    'moesaic_has_bf16dot': '<!(printf "#include <immintrin.h>\\n__m512 f(__m512 a, __m512bh b) { return _mm512_dpbf16_ps(a, b, b); }\\n" | ${CXX:-c++} -mavx512f -mavx512bf16 -x c++ -c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)',
   },
   'conditions': [
+    ['moesaic_has_bf16dot==1', {
+      'targets': [{
+        # the bf16 precision mode's vdpbf16ps kernel: only dispatched to on CPUs reporting AVX-512 BF16
+        'target_name': 'moesaic_kernels_bf16dot',
+        'type': 'static_library',
+        'sources': ['native/kernels-bf16dot.cc'],
+        'cflags_cc': ['<@(moesaic_kernel_cflags)', '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512bf16', '-mf16c'],
+        'defines': ['MOESAIC_X86'],
+      }],
+    }],
     ['moesaic_has_mpi==1', {
       'targets': [{
         'target_name': 'moesaic_mpi',
@@ -81,6 +94,10 @@
         ["target_arch=='x64'", {
           'defines': ['MOESAIC_X86'],
           'dependencies': ['moesaic_kernels_avx2', 'moesaic_kernels_avx512', 'moesaic_kernels_avx512vnni'],
+        }],
+        ['moesaic_has_bf16dot==1', {
+          'defines': ['MOESAIC_BF16DOT'],
+          'dependencies': ['moesaic_kernels_bf16dot'],
         }],
       ],
     },

@@ -124,10 +124,20 @@ void need(const Args& info, size_t n, const char* op) {
     throw Napi::TypeError::New(info.Env(), std::string(op) + ": expected " + std::to_string(n) + " arguments");
 }
 
-// matmul(y, x, w, wDtype, rows, n, k, bias | null, biasDtype)
+// The optional precision argument: 0 exact (the default), 1 bf16 (kernels.h MatmulPrecision).
+int precisionArg(const Args& info, size_t i, const char* op) {
+  if (info[i].IsUndefined()) return kPrecisionExact;
+  const int p = intArg(info, i);
+  if (p != kPrecisionExact && p != kPrecisionBf16)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": precision must be 0 (exact) or 1 (bf16), got " + std::to_string(p));
+  return p;
+}
+
+// matmul(y, x, w, wDtype, rows, n, k, bias | null, biasDtype, precision?)
 Napi::Value Matmul(const Args& info) {
   need(info, 9, "matmul");
   MatmulArgs a{};
+  a.precision = precisionArg(info, 9, "matmul");
   a.rows = sizeArg(info, 4, "matmul", "rows");
   a.n = sizeArg(info, 5, "matmul", "n");
   a.k = sizeArg(info, 6, "matmul", "k");
@@ -257,10 +267,11 @@ Napi::Value GetPoolStats(const Args& info) {
   return o;
 }
 
-// swiGlu(out, x, wg, wu, wDtype, rows, n, k)
+// swiGlu(out, x, wg, wu, wDtype, rows, n, k, precision?)
 Napi::Value SwiGlu(const Args& info) {
   need(info, 8, "swiGlu");
   SwiGluArgs a{};
+  a.precision = precisionArg(info, 8, "swiGlu");
   a.wDtype = intArg(info, 4);
   a.rows = sizeArg(info, 5, "swiGlu", "rows");
   a.n = sizeArg(info, 6, "swiGlu", "n");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -11,6 +12,9 @@
 #endif
 
 #include "dtype.h"
+#if defined(MOESAIC_BF16DOT)
+#include "kernels-bf16dot.h"
+#endif
 #include "pool.h"
 
 namespace moesaic {
@@ -146,9 +150,63 @@ void runRange(const Kernels* k, const void* args, size_t total, size_t align, in
   pool().run(job.chunk ? ceilDiv(total, job.chunk) : 1, rangeChunk, &job, scratch);
 }
 
+// ---- the bf16 precision mode (docs/kernels.md). The vdpbf16ps kernel runs where it was built, the CPU
+// reports AVX-512 BF16 and the AVX-512 table is active (forcing a narrower table runs the fallback).
+bool bf16DotUsable(const Kernels* k) {
+#if defined(MOESAIC_BF16DOT)
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return cpuHas("avx512") && __builtin_cpu_supports("avx512bf16");
+  }();
+  return cpu && k == &kAvx512Kernels;
+#else
+  (void)k;
+  return false;
+#endif
+}
+
+// f32 -> the nearest bf16 (ties to even) as an f32, NaN kept and quietened (what llama.cpp and torch do).
+inline float roundToBf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  u = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) & 0xffff0000u : (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+// The fallback where vdpbf16ps cannot run: the rows of x rounded to bf16, then the exact kernels. The
+// rounded rows go to a stack buffer, as many rows at a time as fit (the f32 kernels give a row the same
+// bits whatever rows it is computed with); only a row longer than the buffer makes a heap copy.
+constexpr size_t kRoundedFloats = 8192;
+
+void matmulRoundedX(const Kernels* k, const MatmulArgs& a, size_t r0, size_t r1, size_t n0, size_t n1) {
+  float stackRows[kRoundedFloats];
+  std::unique_ptr<float[]> heapRow;
+  float* buf = stackRows;
+  if (a.k > kRoundedFloats) {
+    heapRow.reset(new float[a.k]);
+    buf = heapRow.get();
+  }
+  const size_t group = a.k == 0 || a.k > kRoundedFloats ? 1 : kRoundedFloats / a.k;
+  for (size_t r = r0; r < r1; r += group) {
+    const size_t rows = std::min(group, r1 - r);
+    for (size_t i = 0; i < rows * a.k; i++) buf[i] = roundToBf16(a.x[r * a.k + i]);
+    MatmulArgs b = a;
+    b.x = buf;
+    b.y = a.y + r * a.n;
+    b.rows = rows;
+    b.precision = kPrecisionExact;
+    k->matmul(b, 0, rows, n0, n1);
+  }
+}
+
 }  // namespace
 
 void matmulRange(const Kernels* k, const MatmulArgs& a, size_t r0, size_t r1, size_t n0, size_t n1) {
+  if (a.precision == kPrecisionBf16 && a.wDtype == kBF16) {
+    if (bf16DotUsable(k)) return matmulBf16Dot(a, r0, r1, n0, n1);
+    return matmulRoundedX(k, a, r0, r1, n0, n1);
+  }
   k->matmul(a, r0, r1, n0, n1);
 }
 
@@ -262,7 +320,7 @@ void swiGluChunk(void* ctx, size_t c, float* scratch) {
   const size_t R = r1 - r0, w = n1 - n0, elem = a.wDtype == kF32 ? 4 : 2;
   float* g = scratch;      // [R, w]
   float* u = scratch + R * w;  // [R, w]
-  MatmulArgs mg{g, a.x + r0 * a.k, static_cast<const char*>(a.wg) + n0 * a.k * elem, nullptr, a.wDtype, 0, R, w, a.k};
+  MatmulArgs mg{g, a.x + r0 * a.k, static_cast<const char*>(a.wg) + n0 * a.k * elem, nullptr, a.wDtype, 0, R, w, a.k, a.precision};
   MatmulArgs mu = mg;
   mu.y = u;
   mu.w = static_cast<const char*>(a.wu) + n0 * a.k * elem;

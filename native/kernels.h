@@ -9,6 +9,11 @@
 
 namespace moesaic {
 
+// How a matmul multiplies bf16 weights (docs/kernels.md): kExact widens them and keeps the f32
+// activations; kBf16 rounds the activations to bf16 first (vdpbf16ps where the CPU has AVX-512 BF16).
+// Other weight dtypes are computed exactly in either mode.
+enum MatmulPrecision : int { kPrecisionExact = 0, kPrecisionBf16 = 1 };
+
 // y[rows, n] = x[rows, k] · Wᵀ (+ bias[n]); W stored [n, k] row-major in dtype wDtype.
 struct MatmulArgs {
   float* y;
@@ -18,6 +23,7 @@ struct MatmulArgs {
   int wDtype;
   int biasDtype;
   size_t rows, n, k;
+  int precision;  // MatmulPrecision; zero-initialised = exact
 };
 
 // y[rows, dim] = x / sqrt(mean(x²) + eps) * g; y may alias x.
@@ -63,6 +69,7 @@ struct SwiGluArgs {
   const void* wu;
   int wDtype;
   size_t rows, n, k;
+  int precision;  // MatmulPrecision of both projections; zero-initialised = exact
 };
 
 struct Kernels {

@@ -84,7 +84,7 @@ export class Model {
     const opts = resolveRunOptions(options);
     const comm = worldIfParallel();
     checkParallelOptions(opts, comm !== null);
-    const backend: Backend = await getBackend(opts.backend, opts.threads ?? (comm ? defaultRankThreads() : undefined));
+    const backend: Backend = await getBackend(opts.backend, opts.threads ?? (comm ? defaultRankThreads() : undefined), opts.matmulPrecision);
     const files = new MappedFiles(await fileMapper(opts.backend));
     const { config, tensors, tokenizer } = openCheckpoint(dir, files.map);
     const weights = resolveWeights(config, opts.quantize ? quantizeStore(config, tensors, opts.quantize) : tensors);

@@ -14,6 +14,8 @@ import { QUANT_MIXES } from '../model/gguf/quant-mix.js';
 import { ROUTER_NAMES } from '../moe/routers.js';
 import type { BackendName } from '../tensor/backends.js';
 import { BACKEND_NAMES } from '../tensor/backends.js';
+import type { MatmulPrecision } from '../tensor/matmul-precision.js';
+import { MATMUL_PRECISIONS } from '../tensor/matmul-precision.js';
 
 /**
  * One run-time option: its command-line flag, help, parser, default and its key in `RunOptions`.
@@ -34,6 +36,7 @@ const spec = <K extends string, T>(s: RunOptionSpec<K, T>): RunOptionSpec<K, T> 
 /** The run-time options. A subsystem adds its options here, one entry each. */
 export const RUN_OPTIONS = [
   spec({ key: 'backend', flag: '--backend <name>', help: 'kernels: cpu (native) or ref (TypeScript reference, slow)', parse: choiceArg<BackendName>('--backend', BACKEND_NAMES), default: 'cpu' as BackendName }),
+  spec({ key: 'matmulPrecision', flag: '--matmul-precision <p>', help: 'products with bf16 weights: exact (f32 activations) or bf16 (activations rounded to bf16, AVX-512 BF16 dot products; docs/kernels.md)', parse: choiceArg<MatmulPrecision>('--matmul-precision', MATMUL_PRECISIONS), default: 'exact' as MatmulPrecision }),
   spec({ key: 'threads', flag: '--threads <n>', help: 'kernel threads (default: one per core)', parse: intArg('--threads', 1, 256) }),
   spec({ key: 'gating', flag: '--gating <policy>', help: `dispatch policy of the MoE layers: ${DISPATCH_POLICY_NAMES.join('|')}`, parse: choiceArg('--gating', DISPATCH_POLICY_NAMES), default: 'dynamic' }),
   spec({ key: 'capacityFactor', flag: '--capacity-factor <c>', help: 'static gating: slots per expert = ceil(C * tokens) (default 1)', parse: floatArg('--capacity-factor', 1e-6, 1e6) }),

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fail } from '../errors.js';
 import type { Backend } from './backend.js';
+import type { MatmulPrecision } from './matmul-precision.js';
+import { bf16ActivationsBackend } from './matmul-precision.js';
 import { refBackend } from './ref-backend.js';
 
 export type BackendName = 'cpu' | 'ref';
@@ -9,13 +11,16 @@ export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'ref'];
 /**
  * The backend by name. `cpu` is the native addon (SIMD + threads), `ref` the TypeScript reference
  * (slow, for checking). The addon is loaded lazily so `ref` works in tests of the kernels themselves.
+ * `precision` is how products with bf16 weights are computed (matmul-precision.ts); the reference
+ * rounds the activations too, so `--backend ref` checks the bf16 mode's numbers.
  */
-export async function getBackend(name: BackendName, threads?: number): Promise<Backend> {
-  if (name === 'ref') return refBackend;
+export async function getBackend(name: BackendName, threads?: number, precision: MatmulPrecision = 'exact'): Promise<Backend> {
+  if (precision !== 'exact' && precision !== 'bf16') fail('E_BAD_OPTION', `unknown matmul precision '${String(precision)}' (available: exact, bf16)`);
+  if (name === 'ref') return precision === 'bf16' ? bf16ActivationsBackend(refBackend) : refBackend;
   if (name !== 'cpu') fail('E_BAD_OPTION', `unknown backend '${String(name)}' (available: ${BACKEND_NAMES.join(', ')})`);
   const native = await import('./cpu-backend.js');
   if (threads !== undefined) native.setThreads(threads);
-  return native.cpuBackend;
+  return native.cpuBackendFor(precision);
 }
 
 /**

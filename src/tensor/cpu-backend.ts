@@ -3,6 +3,7 @@ import type { Backend } from './backend.js';
 import { swiGluExpertsByGroup } from './backend.js';
 import { DTYPE_CODE } from './dtype.js';
 import { isQuantType, QUANT_FORMATS, quantRowBytes } from './quant/formats.js';
+import type { MatmulPrecision } from './matmul-precision.js';
 import type { IsaName, PoolStats } from './native.js';
 import { ISA_NAMES, nativeAddon } from './native.js';
 import type { Weight } from './weight.js';
@@ -54,27 +55,55 @@ function checkCount(op: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) fail('E_BAD_INPUT', `${op}: ${name} must be a non-negative integer, got ${v}`);
 }
 
+/** The native code of each matmul precision (native/kernels.h MatmulPrecision). */
+const PRECISION_CODE: Record<MatmulPrecision, number> = { exact: 0, bf16: 1 };
+
+/** matmul (Backend.matmul) with products of bf16 weights computed in `precision` (a PRECISION_CODE). */
+function nativeMatmul(precision: number, y: Float32Array, x: Float32Array, w: Weight, rows: number, bias?: Weight): void {
+  if (w.shape.length !== 2) fail('E_BAD_INPUT', `matmul: weight ${w.name} must be 2-D, has shape [${w.shape.join(', ')}]`);
+  const [n, k] = w.shape as [number, number];
+  checkCount('matmul', 'rows', rows);
+  if (isQuantType(w.dtype)) {
+    checkQuantWeight('matmul', w, n, k, 'weight');
+    checkArray('matmul', 'x', x, rows * k);
+    checkArray('matmul', 'y', y, rows * n);
+    nativeAddon().quantMatmul(y, x, w.data as Uint8Array, DTYPE_CODE[w.dtype], rows, n, k, null);
+    if (bias) addBias(y, bias, rows, n);
+    return;
+  }
+  checkWeight('matmul', w, n * k, 'weight');
+  checkArray('matmul', 'x', x, rows * k);
+  checkArray('matmul', 'y', y, rows * n);
+  if (bias) checkWeight('matmul', bias, n, 'bias');
+  nativeAddon().matmul(y, x, w.data as Float32Array | Uint16Array, DTYPE_CODE[w.dtype], rows, n, k, bias ? (bias.data as Float32Array | Uint16Array) : null, bias ? DTYPE_CODE[bias.dtype] : 0, precision);
+}
+
+/** swiGlu (Backend.swiGlu) with both projections computed in `precision` (a PRECISION_CODE). */
+function nativeSwiGlu(precision: number, out: Float32Array, x: Float32Array, gate: Weight, up: Weight, rows: number): void {
+  const [f, k] = gate.shape as [number, number];
+  if (gate.shape.length !== 2 || up.shape.length !== 2 || up.shape[0] !== f || up.shape[1] !== k || up.dtype !== gate.dtype) {
+    fail('E_BAD_INPUT', `swiGlu: gate ${gate.name} [${gate.shape.join(', ')}] ${gate.dtype} and up ${up.name} [${up.shape.join(', ')}] ${up.dtype} must be 2-D with equal shapes and dtypes`);
+  }
+  checkCount('swiGlu', 'rows', rows);
+  if (isQuantType(gate.dtype)) {
+    checkQuantWeight('swiGlu', gate, f, k, 'gate');
+    checkQuantWeight('swiGlu', up, f, k, 'up');
+    checkArray('swiGlu', 'x', x, rows * k);
+    checkArray('swiGlu', 'out', out, rows * f);
+    nativeAddon().quantMatmul(out, x, gate.data as Uint8Array, DTYPE_CODE[gate.dtype], rows, f, k, up.data as Uint8Array);
+    return;
+  }
+  checkWeight('swiGlu', gate, f * k, 'gate');
+  checkWeight('swiGlu', up, f * k, 'up');
+  checkArray('swiGlu', 'x', x, rows * k);
+  checkArray('swiGlu', 'out', out, rows * f);
+  nativeAddon().swiGlu(out, x, gate.data as Float32Array | Uint16Array, up.data as Float32Array | Uint16Array, DTYPE_CODE[gate.dtype], rows, f, k, precision);
+}
+
 export const cpuBackend: Backend = {
   name: 'cpu',
 
-  matmul(y, x, w, rows, bias) {
-    if (w.shape.length !== 2) fail('E_BAD_INPUT', `matmul: weight ${w.name} must be 2-D, has shape [${w.shape.join(', ')}]`);
-    const [n, k] = w.shape as [number, number];
-    checkCount('matmul', 'rows', rows);
-    if (isQuantType(w.dtype)) {
-      checkQuantWeight('matmul', w, n, k, 'weight');
-      checkArray('matmul', 'x', x, rows * k);
-      checkArray('matmul', 'y', y, rows * n);
-      nativeAddon().quantMatmul(y, x, w.data as Uint8Array, DTYPE_CODE[w.dtype], rows, n, k, null);
-      if (bias) addBias(y, bias, rows, n);
-      return;
-    }
-    checkWeight('matmul', w, n * k, 'weight');
-    checkArray('matmul', 'x', x, rows * k);
-    checkArray('matmul', 'y', y, rows * n);
-    if (bias) checkWeight('matmul', bias, n, 'bias');
-    nativeAddon().matmul(y, x, w.data as Float32Array | Uint16Array, DTYPE_CODE[w.dtype], rows, n, k, bias ? (bias.data as Float32Array | Uint16Array) : null, bias ? DTYPE_CODE[bias.dtype] : 0);
-  },
+  matmul: (y, x, w, rows, bias) => nativeMatmul(PRECISION_CODE.exact, y, x, w, rows, bias),
 
   rmsNorm(y, x, g, rows, eps) {
     const dim = g.shape[0]!;
@@ -109,26 +138,7 @@ export const cpuBackend: Backend = {
     nativeAddon().attention(out, q, kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window);
   },
 
-  swiGlu(out, x, gate, up, rows) {
-    const [f, k] = gate.shape as [number, number];
-    if (gate.shape.length !== 2 || up.shape.length !== 2 || up.shape[0] !== f || up.shape[1] !== k || up.dtype !== gate.dtype) {
-      fail('E_BAD_INPUT', `swiGlu: gate ${gate.name} [${gate.shape.join(', ')}] ${gate.dtype} and up ${up.name} [${up.shape.join(', ')}] ${up.dtype} must be 2-D with equal shapes and dtypes`);
-    }
-    checkCount('swiGlu', 'rows', rows);
-    if (isQuantType(gate.dtype)) {
-      checkQuantWeight('swiGlu', gate, f, k, 'gate');
-      checkQuantWeight('swiGlu', up, f, k, 'up');
-      checkArray('swiGlu', 'x', x, rows * k);
-      checkArray('swiGlu', 'out', out, rows * f);
-      nativeAddon().quantMatmul(out, x, gate.data as Uint8Array, DTYPE_CODE[gate.dtype], rows, f, k, up.data as Uint8Array);
-      return;
-    }
-    checkWeight('swiGlu', gate, f * k, 'gate');
-    checkWeight('swiGlu', up, f * k, 'up');
-    checkArray('swiGlu', 'x', x, rows * k);
-    checkArray('swiGlu', 'out', out, rows * f);
-    nativeAddon().swiGlu(out, x, gate.data as Float32Array | Uint16Array, up.data as Float32Array | Uint16Array, DTYPE_CODE[gate.dtype], rows, f, k);
-  },
+  swiGlu: (out, x, gate, up, rows) => nativeSwiGlu(PRECISION_CODE.exact, out, x, gate, up, rows),
 
   swiGluExperts(out, x, act, experts, rowStarts) {
     if (rowStarts.length !== experts.length + 1) fail('E_BAD_INPUT', `swiGluExperts: rowStarts has ${rowStarts.length} entries for ${experts.length} experts (needs one more)`);
@@ -164,6 +174,22 @@ export const cpuBackend: Backend = {
     nativeAddon().siluMul(out, gate, up, n);
   },
 };
+
+/**
+ * The `cpu` backend in the bf16 matmul precision (`--matmul-precision bf16`): its matmul and swiGlu
+ * round the activations of products with bf16 weights to bf16; every other op is the exact backend's.
+ */
+const cpuBackendBf16: Backend = {
+  ...cpuBackend,
+  name: 'cpu+bf16',
+  matmul: (y, x, w, rows, bias) => nativeMatmul(PRECISION_CODE.bf16, y, x, w, rows, bias),
+  swiGlu: (out, x, gate, up, rows) => nativeSwiGlu(PRECISION_CODE.bf16, out, x, gate, up, rows),
+};
+
+/** The `cpu` backend in a matmul precision: one shared, stateless object per precision. */
+export function cpuBackendFor(precision: MatmulPrecision): Backend {
+  return precision === 'bf16' ? cpuBackendBf16 : cpuBackend;
+}
 
 /** Threads the kernels use, the calling thread included (default: the machine's logical cores). */
 export function setThreads(n: number): void {

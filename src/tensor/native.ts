@@ -35,7 +35,10 @@ export interface PoolStats {
 type WeightArray = Float32Array | Uint16Array;
 
 export interface NativeAddon {
-  /** y[rows, n] = x[rows, k] · Wᵀ (+ bias); dtype codes as DTYPE_CODE in dtype.ts. */
+  /**
+   * y[rows, n] = x[rows, k] · Wᵀ (+ bias); dtype codes as DTYPE_CODE in dtype.ts; precision 0 exact
+   * (default), 1 bf16 activations for bf16 weights (matmul-precision.ts).
+   */
   matmul(
     y: Float32Array,
     x: Float32Array,
@@ -46,6 +49,7 @@ export interface NativeAddon {
     k: number,
     bias: WeightArray | null,
     biasDtype: number,
+    precision?: number,
   ): void;
   rmsNorm(y: Float32Array, x: Float32Array, g: WeightArray, gDtype: number, rows: number, dim: number, eps: number): void;
   rope(x: Float32Array, tokens: number, heads: number, headDim: number, pos0: number, theta: number): void;
@@ -62,7 +66,7 @@ export interface NativeAddon {
     window: number,
   ): void;
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
-  swiGlu(out: Float32Array, x: Float32Array, wg: WeightArray, wu: WeightArray, wDtype: number, rows: number, n: number, k: number): void;
+  swiGlu(out: Float32Array, x: Float32Array, wg: WeightArray, wu: WeightArray, wDtype: number, rows: number, n: number, k: number, precision?: number): void;
   /** weights: gate, up, down of each group in turn; group g covers rows [rowStarts[g], rowStarts[g + 1]) */
   expertsSwiGlu(out: Float32Array, x: Float32Array, act: Float32Array, weights: WeightArray[], rowStarts: Int32Array, wDtype: number, hidden: number, ffn: number): void;
   isa(): IsaName;
