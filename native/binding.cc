@@ -133,6 +133,12 @@ int precisionArg(const Args& info, size_t i, const char* op) {
   return p;
 }
 
+// bf16MatmulKernel(): what the bf16 precision mode runs now, "vdpbf16ps" or "rounded-f32" (the
+// fallback: activations rounded to bf16, then the active table's f32 kernels).
+Napi::Value Bf16MatmulKernel(const Args& info) {
+  return Napi::String::New(info.Env(), bf16DotActive() ? "vdpbf16ps" : "rounded-f32");
+}
+
 // matmul(y, x, w, wDtype, rows, n, k, bias | null, biasDtype, precision?)
 Napi::Value Matmul(const Args& info) {
   need(info, 9, "matmul");
@@ -405,6 +411,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<SiluMul>(env, exports, "siluMul");
   exportFn<SwiGlu>(env, exports, "swiGlu");
   exportFn<ExpertsSwiGlu>(env, exports, "expertsSwiGlu");
+  exportFn<Bf16MatmulKernel>(env, exports, "bf16MatmulKernel");
   exportFn<Isa>(env, exports, "isa");
   exportFn<SetIsa>(env, exports, "setIsa");
   exportFn<SupportedIsas>(env, exports, "supportedIsas");

@@ -212,6 +212,8 @@ void matmulRange(const Kernels* k, const MatmulArgs& a, size_t r0, size_t r1, si
 
 const Kernels* activeKernels() { return active.load(); }
 
+bool bf16DotActive() { return bf16DotUsable(active.load()); }
+
 std::vector<std::string> supportedIsas() {
   std::vector<std::string> out;
   for (const char* name : {"portable", "avx2", "avx512"})

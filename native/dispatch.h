@@ -34,6 +34,10 @@ const Kernels* activeKernels();
 // matmul-based op (matmul, swiGlu, the grouped experts) computes its ranges through this one function.
 void matmulRange(const Kernels* k, const MatmulArgs& a, size_t r0, size_t r1, size_t n0, size_t n1);
 
+// Whether the bf16 matmul precision runs the vdpbf16ps kernel now (built, the CPU has AVX-512 BF16 and
+// the AVX-512 table is active) rather than the exact kernels on rounded activations.
+bool bf16DotActive();
+
 void runMatmul(const MatmulArgs& a);
 void runRmsNorm(const RmsNormArgs& a);
 void runRope(const RopeArgs& a);

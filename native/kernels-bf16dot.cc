@@ -10,8 +10,7 @@
 // Numerics: every output element is computed by the same sequence of operations wherever it falls
 // (one 16-lane accumulator over K in steps of 32, the last step masked with zeros, a fixed reduction,
 // then the bias), so a row alone and the same row in a batch give the same bits, whatever the thread
-// count or the column split. Activations are converted to bf16 on the fly from the f32 rows (one
-// vcvtne2ps2bf16 per 32 activations per row and column block), so the kernel needs no scratch memory.
+// count or the column split.
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -79,11 +78,27 @@ static inline __m512bh loadWTail(const uint16_t* w, size_t rem) {
   return (__m512bh)_mm512_maskz_loadu_epi16(static_cast<__mmask32>((1u << rem) - 1), w);
 }
 
-/** R rows x C columns of outputs starting at (r, j), each a full dot product over k. */
-template <size_t R, size_t C>
-static inline void microKernel(const MatmulArgs& a, size_t r, size_t j) {
+// Where a micro-kernel reads its activations: the f32 rows, converted on the fly (one vcvtne2ps2bf16
+// per 32 activations per row and column block), or rows already converted to bf16 once per row block
+// and tile (packX), zero-padded to a multiple of 32. Both give the same bf16 values, so the same bits.
+struct F32Rows {
+  const float* x;
+  size_t stride;
+  __m512bh at(size_t i, size_t kk) const { return loadX(x + i * stride + kk); }
+  __m512bh tail(size_t i, size_t kk, size_t rem) const { return loadXTail(x + i * stride + kk, rem); }
+};
+
+struct PackedRows {
+  const uint16_t* x;
+  size_t stride;
+  __m512bh at(size_t i, size_t kk) const { return (__m512bh)_mm512_loadu_si512(x + i * stride + kk); }
+  __m512bh tail(size_t i, size_t kk, size_t) const { return at(i, kk); }
+};
+
+/** R rows x C columns of outputs starting at (r, j), each a full dot product over k; xs holds rows r... */
+template <size_t R, size_t C, class XS>
+static inline void microKernel(const MatmulArgs& a, const XS& xs, size_t r, size_t j) {
   const size_t K = a.k;
-  const float* x = a.x + r * K;
   const uint16_t* w = static_cast<const uint16_t*>(a.w) + j * K;
   __m512 acc[R][C];
 #pragma GCC unroll 16
@@ -102,7 +117,7 @@ static inline void microKernel(const MatmulArgs& a, size_t r, size_t j) {
     }
 #pragma GCC unroll 16
     for (size_t i = 0; i < R; i++) {
-      const __m512bh xv = loadX(x + i * K + kk);
+      const __m512bh xv = xs.at(i, kk);
 #pragma GCC unroll 16
       for (size_t c = 0; c < C; c++) acc[i][c] = _mm512_dpbf16_ps(acc[i][c], xv, wv[c]);
     }
@@ -114,7 +129,7 @@ static inline void microKernel(const MatmulArgs& a, size_t r, size_t j) {
     for (size_t c = 0; c < C; c++) wv[c] = loadWTail(w + c * K + kk, rem);
 #pragma GCC unroll 16
     for (size_t i = 0; i < R; i++) {
-      const __m512bh xv = loadXTail(x + i * K + kk, rem);
+      const __m512bh xv = xs.tail(i, kk, rem);
 #pragma GCC unroll 16
       for (size_t c = 0; c < C; c++) acc[i][c] = _mm512_dpbf16_ps(acc[i][c], xv, wv[c]);
     }
@@ -130,31 +145,60 @@ static inline void microKernel(const MatmulArgs& a, size_t r, size_t j) {
   }
 }
 
-template <size_t R, size_t C>
-static void rowBlock(const MatmulArgs& a, size_t r, size_t n0, size_t n1) {
+template <size_t R, size_t C, class XS>
+static void rowBlock(const MatmulArgs& a, const XS& xs, size_t r, size_t n0, size_t n1) {
   size_t j = n0;
-  for (; j + C <= n1; j += C) microKernel<R, C>(a, r, j);
-  for (; j < n1; j++) microKernel<R, 1>(a, r, j);
+  for (; j + C <= n1; j += C) microKernel<R, C>(a, xs, r, j);
+  for (; j < n1; j++) microKernel<R, 1>(a, xs, r, j);
 }
+
+// Rows [r, r + R) of x as bf16 into out (row stride `stride`, a multiple of 32), zeros past k.
+static void packX(const MatmulArgs& a, size_t r, size_t R, uint16_t* out, size_t stride) {
+  for (size_t i = 0; i < R; i++) {
+    const float* x = a.x + (r + i) * a.k;
+    size_t kk = 0;
+    for (; kk + kStep <= a.k; kk += kStep) _mm512_storeu_si512(out + i * stride + kk, (__m512i)loadX(x + kk));
+    if (kk < stride) _mm512_storeu_si512(out + i * stride + kk, (__m512i)loadXTail(x + kk, a.k - kk));
+  }
+}
+
+// Rows [r, r + R) (R <= RB) over the columns [t0, t1) of one tile.
+template <class XS>
+static void rowsOverTile(const MatmulArgs& a, const XS& xs, size_t r, size_t R, size_t t0, size_t t1) {
+  switch (R) {
+    case 4: rowBlock<4, CB>(a, xs, r, t0, t1); break;
+    case 3: rowBlock<3, CB>(a, xs, r, t0, t1); break;
+    case 2: rowBlock<2, CB>(a, xs, r, t0, t1); break;
+    case 1: rowBlock<1, CB>(a, xs, r, t0, t1); break;
+    default: break;
+  }
+}
+
+// Activation rows up to this long are converted to bf16 once per row block and tile into a stack buffer
+// of RB rows (64 KiB); longer rows are converted on the fly.
+constexpr size_t kPackMaxK = 8192;
 
 static void matmul(const MatmulArgs& a, size_t r0, size_t r1, size_t n0, size_t n1) {
   if (r0 >= r1 || n0 >= n1) return;
   if (r1 - r0 == 1) {
-    rowBlock<1, CB1>(a, r0, n0, n1);
+    rowBlock<1, CB1>(a, F32Rows{a.x + r0 * a.k, a.k}, r0, n0, n1);
     return;
   }
   const size_t rowBytes = a.k * 2;
   size_t tile = rowBytes ? kTileBytes / rowBytes : n1 - n0;
   tile = tile < CB ? CB : tile - tile % CB;
+  const size_t stride = (a.k + kStep - 1) / kStep * kStep;
+  alignas(64) uint16_t packed[RB * kPackMaxK];
   for (size_t t0 = n0; t0 < n1; t0 += tile) {
     const size_t t1 = t0 + tile < n1 ? t0 + tile : n1;
-    size_t r = r0;
-    for (; r + RB <= r1; r += RB) rowBlock<RB, CB>(a, r, t0, t1);
-    switch (r1 - r) {
-      case 3: rowBlock<3, CB>(a, r, t0, t1); break;
-      case 2: rowBlock<2, CB>(a, r, t0, t1); break;
-      case 1: rowBlock<1, CB>(a, r, t0, t1); break;
-      default: break;
+    for (size_t r = r0; r < r1; r += RB) {
+      const size_t R = r1 - r < RB ? r1 - r : RB;
+      if (a.k <= kPackMaxK) {
+        packX(a, r, R, packed, stride);
+        rowsOverTile(a, PackedRows{packed, stride}, r, R, t0, t1);
+      } else {
+        rowsOverTile(a, F32Rows{a.x + r * a.k, a.k}, r, R, t0, t1);
+      }
     }
   }
 }

@@ -219,6 +219,14 @@ export function getThreads(): number {
   return nativeAddon().getThreads();
 }
 
+/**
+ * What `--matmul-precision bf16` runs with the instruction set now: 'vdpbf16ps' (AVX-512 BF16 dot
+ * products) or 'rounded-f32' (activations rounded to bf16, then the f32 kernels; other bits, same bound).
+ */
+export function bf16MatmulKernel(): 'vdpbf16ps' | 'rounded-f32' {
+  return nativeAddon().bf16MatmulKernel();
+}
+
 /** The instruction set the kernels run with now ('portable', 'avx2' or 'avx512'). */
 export function isa(): IsaName {
   return nativeAddon().isa();
