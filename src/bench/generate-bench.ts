@@ -3,6 +3,7 @@ import { cpus, loadavg } from 'node:os';
 import { fail } from '../errors.js';
 import { openCheckpoint } from '../model/checkpoint.js';
 import type { ExportType } from '../model/gguf/metadata.js';
+import type { RunOptions } from '../options/run-options.js';
 import { fileMapper } from '../tensor/backends.js';
 import { runChild } from './child.js';
 import { cachedGguf } from './gguf-cache.js';
@@ -41,7 +42,12 @@ export interface GenerateBenchOptions {
   readonly seed: number;
   readonly cacheRoot: string;
   readonly childTimeoutMs: number;
+  /** moesaic's run-time options (BENCH_RUN_OPTION_KEYS), passed to every moesaic worker */
+  readonly runOptions?: RunOptions;
 }
+
+/** The run-time options `bench generate` accepts for moesaic (threads are swept, the backend is cpu). */
+export const BENCH_RUN_OPTION_KEYS: readonly string[] = ['matmulPrecision'];
 
 /** The per-run figures that get a median and a ratio. */
 export type Figure = 'prefill_tok_s' | 'ttft_ms' | 'decode_tok_s' | 'peak_rss_mib' | 'decode_gb_s' | 'prefill_gflop_s';
@@ -103,6 +109,7 @@ export async function runGenerateBench(o: GenerateBenchOptions, log: (msg: strin
     genTokens: o.genTokens,
     threads,
     warmup: o.warmup,
+    runOptions: o.runOptions,
     nodeLlamaCppEntry,
   });
   let competitor: ((threads: number) => Promise<RunResult>) | undefined;

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { loadModel } from '../model/model.js';
 import { KvCache } from '../model/kv-cache.js';
 import { argmax } from '../model/sampling.js';
-import { getThreads, isa } from '../tensor/cpu-backend.js';
+import { bf16MatmulKernel, getThreads, isa } from '../tensor/cpu-backend.js';
 import { childMain, peakRssBytes, readJob } from './child.js';
 import { tokenCost } from './model-cost.js';
 import { timeGeneration } from './timing.js';
@@ -11,7 +11,7 @@ import type { GenerateJob, RunResult } from './protocol.js';
 
 await childMain(async (): Promise<RunResult> => {
   const job = await readJob<GenerateJob>();
-  const model = await loadModel(job.model, { backend: 'cpu', threads: job.threads });
+  const model = await loadModel(job.model, { ...job.runOptions, backend: 'cpu', threads: job.threads });
   const { config: cfg, transformer } = model;
   const P = job.promptIds.length;
   const N = job.genTokens;
@@ -43,7 +43,7 @@ await childMain(async (): Promise<RunResult> => {
     peakRssBytes: peakRssBytes(),
     ids: t.ids,
     cost: tokenCost(cfg, transformer.weights, P),
-    build: `moesaic cpu backend (${isa()})`,
+    build: `moesaic cpu backend (${isa()}${job.runOptions?.matmulPrecision === 'bf16' ? `, bf16 matmul precision: ${bf16MatmulKernel()}` : ''})`,
     threads: getThreads(),
   };
 });

@@ -1,3 +1,5 @@
+import type { RunOptions } from '../options/run-options.js';
+
 /**
  * What the bench parent sends to a measuring child process (as JSON on stdin) and what the child
  * prints back (one JSON line on stdout). Each measurement runs in a fresh child so that its peak
@@ -14,6 +16,8 @@ export interface GenerateJob {
   readonly threads: number;
   /** untimed prefill + one decode step before the timed run (pages in the memory-mapped weights) */
   readonly warmup: boolean;
+  /** moesaic only: run-time options the bench passes to loadModel (e.g. matmulPrecision) */
+  readonly runOptions?: RunOptions;
   /** llama.cpp only: the node-llama-cpp entry module (file path) installed by llama-install.ts */
   readonly nodeLlamaCppEntry?: string;
 }

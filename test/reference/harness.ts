@@ -86,8 +86,8 @@ export async function libLogits(dir: string, ids: number[], backend: 'ref' | 'cp
 }
 
 /** Logits through `moesaic logits`. */
-export function cliLogits(dir: string, ids: number[], backend?: 'ref' | 'cpu'): number[][] {
-  const args = ['logits', '--model', dir, '--ids', ids.join(',')];
+export function cliLogits(dir: string, ids: number[], backend?: 'ref' | 'cpu', extra: string[] = []): number[][] {
+  const args = ['logits', '--model', dir, '--ids', ids.join(','), ...extra];
   if (backend) args.push('--backend', backend);
   const out = JSON.parse(cliOk(args)) as { logits: number[][] };
   return out.logits;

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { Competitor } from '../../bench/generate-bench.js';
-import { COMPETITORS, defaultThreads, runGenerateBench } from '../../bench/generate-bench.js';
+import { BENCH_RUN_OPTION_KEYS, COMPETITORS, defaultThreads, runGenerateBench } from '../../bench/generate-bench.js';
 import { formatProfile, runProfile } from '../../bench/profile-run.js';
 import { formatGenerateTable } from '../../bench/report.js';
 import { cacheDir } from '../cache-dir.js';
 import { fail } from '../../errors.js';
+import { addRunOptions, pickRunOptions } from '../../options/run-options.js';
 import { choiceArg, idListArg, intArg } from '../parse.js';
 
 interface GenerateBenchCli {
@@ -28,8 +29,7 @@ interface GenerateBenchCli {
  * llama.cpp through node-llama-cpp) on the same weights, best thread count against best.
  */
 export function register(bench: Command): void {
-  bench
-    .command('generate')
+  addRunOptions(bench.command('generate'), { keys: BENCH_RUN_OPTION_KEYS })
     .description('generation speed over a thread sweep: prefill/decode tokens/s, time to first token, peak memory, achieved GB/s; --vs llama.cpp compares with llama-bench on the same weights, best against best')
     .requiredOption('--model <path>', 'Hugging Face checkpoint folder or .gguf file')
     .requiredOption('--prompt-tokens <p>', 'prompt length (seeded token ids)', intArg('--prompt-tokens', 1, 1_000_000))
@@ -64,6 +64,7 @@ export function register(bench: Command): void {
           seed: o.seed,
           cacheRoot: cacheDir(),
           childTimeoutMs: o.timeout * 1000,
+          runOptions: pickRunOptions(o as unknown as Record<string, unknown>),
         },
         log,
       );
