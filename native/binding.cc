@@ -296,6 +296,7 @@ Napi::Value ExpertsSwiGlu(const Args& info) {
   const char* op = "expertsSwiGlu";
   need(info, 8, op);
   ExpertsArgs a{};
+  a.precision = precisionArg(info, 8, op);
   a.wDtype = intArg(info, 5);
   a.hidden = sizeArg(info, 6, op, "hidden");
   a.ffn = sizeArg(info, 7, op, "ffn");

@@ -63,6 +63,7 @@ void gateUpChunk(void* ctx, size_t c, float* scratch) {
   mg.rows = R;
   mg.n = w;
   mg.k = H;
+  mg.precision = a.precision;
   MatmulArgs mu = mg;
   mu.y = up;
   mu.w = static_cast<const char*>(e.wu) + n0 * H * p.elem;
@@ -88,6 +89,7 @@ void downChunk(void* ctx, size_t c, float*) {
   m.rows = e.rows;
   m.n = a.hidden;
   m.k = a.ffn;
+  m.precision = a.precision;
   matmulRange(p.k, m, r0, r1, n0, n1);
 }
 

@@ -24,6 +24,7 @@ struct ExpertsArgs {
   size_t count;
   int wDtype;
   size_t hidden, ffn;
+  int precision;  // MatmulPrecision (kernels.h) of all three products; zero-initialised = exact
 };
 
 // Each element equals the per-expert ops (runSwiGlu, then runMatmul) bit for bit.

@@ -1,5 +1,5 @@
 import { fail, MoesaicError } from '../errors.js';
-import type { Backend } from './backend.js';
+import type { Backend, GatedFfn } from './backend.js';
 import { swiGluExpertsByGroup } from './backend.js';
 import { DTYPE_CODE } from './dtype.js';
 import { isQuantType, QUANT_FORMATS, quantRowBytes } from './quant/formats.js';
@@ -100,6 +100,36 @@ function nativeSwiGlu(precision: number, out: Float32Array, x: Float32Array, gat
   nativeAddon().swiGlu(out, x, gate.data as Float32Array | Uint16Array, up.data as Float32Array | Uint16Array, DTYPE_CODE[gate.dtype], rows, f, k, precision);
 }
 
+/**
+ * swiGluExperts (Backend.swiGluExperts) with all three products computed in `precision` (a
+ * PRECISION_CODE); experts the grouped kernel does not take run group by group on `byGroup`.
+ */
+function nativeSwiGluExperts(precision: number, byGroup: Backend, out: Float32Array, x: Float32Array, act: Float32Array, experts: readonly GatedFfn[], rowStarts: Int32Array): void {
+  if (rowStarts.length !== experts.length + 1) fail('E_BAD_INPUT', `swiGluExperts: rowStarts has ${rowStarts.length} entries for ${experts.length} experts (needs one more)`);
+  if (experts.length === 0) return;
+  const [F, K] = experts[0]!.gate.shape as [number, number];
+  const dtype = experts[0]!.gate.dtype;
+  // The grouped kernel takes f32/bf16/f16 experts of one shape and dtype; anything else (quantized
+  // experts, mixed shapes) runs group by group through the same ops.
+  const grouped = !isQuantType(dtype) && experts.every((e) => e.gate.dtype === dtype && e.up.dtype === dtype && e.down.dtype === dtype &&
+    e.gate.shape[0] === F && e.gate.shape[1] === K && e.up.shape[0] === F && e.up.shape[1] === K && e.down.shape[0] === K && e.down.shape[1] === F);
+  if (!grouped) return swiGluExpertsByGroup(byGroup, out, x, act, experts, rowStarts);
+  const rows = rowStarts[experts.length]!;
+  for (let g = 0; g < experts.length; g++) {
+    if (rowStarts[g + 1]! < rowStarts[g]!) fail('E_BAD_INPUT', `swiGluExperts: rowStarts must not decrease (entry ${g + 1})`);
+    const e = experts[g]!;
+    checkWeight('swiGluExperts', e.gate, F * K, 'gate');
+    checkWeight('swiGluExperts', e.up, F * K, 'up');
+    checkWeight('swiGluExperts', e.down, F * K, 'down');
+  }
+  checkArray('swiGluExperts', 'x', x, rows * K);
+  checkArray('swiGluExperts', 'out', out, rows * K);
+  checkArray('swiGluExperts', 'act', act, rows * F);
+  const weights: (Float32Array | Uint16Array)[] = [];
+  for (const e of experts) weights.push(e.gate.data as Float32Array | Uint16Array, e.up.data as Float32Array | Uint16Array, e.down.data as Float32Array | Uint16Array);
+  nativeAddon().expertsSwiGlu(out, x, act, weights, rowStarts, DTYPE_CODE[dtype], K, F, precision);
+}
+
 export const cpuBackend: Backend = {
   name: 'cpu',
 
@@ -140,31 +170,7 @@ export const cpuBackend: Backend = {
 
   swiGlu: (out, x, gate, up, rows) => nativeSwiGlu(PRECISION_CODE.exact, out, x, gate, up, rows),
 
-  swiGluExperts(out, x, act, experts, rowStarts) {
-    if (rowStarts.length !== experts.length + 1) fail('E_BAD_INPUT', `swiGluExperts: rowStarts has ${rowStarts.length} entries for ${experts.length} experts (needs one more)`);
-    if (experts.length === 0) return;
-    const [F, K] = experts[0]!.gate.shape as [number, number];
-    const dtype = experts[0]!.gate.dtype;
-    // The grouped kernel takes f32/bf16/f16 experts of one shape and dtype; anything else (quantized
-    // experts, mixed shapes) runs group by group through the same ops.
-    const grouped = !isQuantType(dtype) && experts.every((e) => e.gate.dtype === dtype && e.up.dtype === dtype && e.down.dtype === dtype &&
-      e.gate.shape[0] === F && e.gate.shape[1] === K && e.up.shape[0] === F && e.up.shape[1] === K && e.down.shape[0] === K && e.down.shape[1] === F);
-    if (!grouped) return swiGluExpertsByGroup(cpuBackend, out, x, act, experts, rowStarts);
-    const rows = rowStarts[experts.length]!;
-    for (let g = 0; g < experts.length; g++) {
-      if (rowStarts[g + 1]! < rowStarts[g]!) fail('E_BAD_INPUT', `swiGluExperts: rowStarts must not decrease (entry ${g + 1})`);
-      const e = experts[g]!;
-      checkWeight('swiGluExperts', e.gate, F * K, 'gate');
-      checkWeight('swiGluExperts', e.up, F * K, 'up');
-      checkWeight('swiGluExperts', e.down, F * K, 'down');
-    }
-    checkArray('swiGluExperts', 'x', x, rows * K);
-    checkArray('swiGluExperts', 'out', out, rows * K);
-    checkArray('swiGluExperts', 'act', act, rows * F);
-    const weights: (Float32Array | Uint16Array)[] = [];
-    for (const e of experts) weights.push(e.gate.data as Float32Array | Uint16Array, e.up.data as Float32Array | Uint16Array, e.down.data as Float32Array | Uint16Array);
-    nativeAddon().expertsSwiGlu(out, x, act, weights, rowStarts, DTYPE_CODE[dtype], K, F);
-  },
+  swiGluExperts: (out, x, act, experts, rowStarts) => nativeSwiGluExperts(PRECISION_CODE.exact, cpuBackend, out, x, act, experts, rowStarts),
 
   siluMul(out, gate, up, n) {
     checkCount('siluMul', 'n', n);
@@ -176,14 +182,16 @@ export const cpuBackend: Backend = {
 };
 
 /**
- * The `cpu` backend in the bf16 matmul precision (`--matmul-precision bf16`): its matmul and swiGlu
- * round the activations of products with bf16 weights to bf16; every other op is the exact backend's.
+ * The `cpu` backend in the bf16 matmul precision (`--matmul-precision bf16`): its matmul, swiGlu and
+ * swiGluExperts round the activations of products with bf16 weights to bf16; every other op is the
+ * exact backend's. A new op built on matmul gets an entry here too.
  */
 const cpuBackendBf16: Backend = {
   ...cpuBackend,
   name: 'cpu+bf16',
   matmul: (y, x, w, rows, bias) => nativeMatmul(PRECISION_CODE.bf16, y, x, w, rows, bias),
   swiGlu: (out, x, gate, up, rows) => nativeSwiGlu(PRECISION_CODE.bf16, out, x, gate, up, rows),
+  swiGluExperts: (out, x, act, experts, rowStarts) => nativeSwiGluExperts(PRECISION_CODE.bf16, cpuBackendBf16, out, x, act, experts, rowStarts),
 };
 
 /** The `cpu` backend in a matmul precision: one shared, stateless object per precision. */

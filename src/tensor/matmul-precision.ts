@@ -1,4 +1,5 @@
 import type { Backend } from './backend.js';
+import { swiGluExpertsByGroup } from './backend.js';
 import { bf16ToF32, f32ToBf16 } from './dtype.js';
 
 /**
@@ -24,7 +25,7 @@ export function roundToBf16(x: Float32Array, n: number): Float32Array {
  * (float64), so the native bf16 kernels are checked against exactly the rounding the mode specifies.
  */
 export function bf16ActivationsBackend(base: Backend): Backend {
-  return {
+  const rounded: Backend = {
     ...base,
     name: `${base.name}+bf16`,
     matmul(y, x, w, rows, bias) {
@@ -33,5 +34,9 @@ export function bf16ActivationsBackend(base: Backend): Backend {
     swiGlu(out, x, gate, up, rows) {
       base.swiGlu(out, gate.dtype === 'bf16' ? roundToBf16(x, rows * gate.shape[1]!) : x, gate, up, rows);
     },
+    swiGluExperts(out, x, act, experts, rowStarts) {
+      swiGluExpertsByGroup(rounded, out, x, act, experts, rowStarts);
+    },
   };
+  return rounded;
 }

@@ -68,7 +68,7 @@ export interface NativeAddon {
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
   swiGlu(out: Float32Array, x: Float32Array, wg: WeightArray, wu: WeightArray, wDtype: number, rows: number, n: number, k: number, precision?: number): void;
   /** weights: gate, up, down of each group in turn; group g covers rows [rowStarts[g], rowStarts[g + 1]) */
-  expertsSwiGlu(out: Float32Array, x: Float32Array, act: Float32Array, weights: WeightArray[], rowStarts: Int32Array, wDtype: number, hidden: number, ffn: number): void;
+  expertsSwiGlu(out: Float32Array, x: Float32Array, act: Float32Array, weights: WeightArray[], rowStarts: Int32Array, wDtype: number, hidden: number, ffn: number, precision?: number): void;
   /** What the bf16 matmul precision runs now: AVX-512 BF16 dot products, or f32 kernels on rounded activations. */
   bf16MatmulKernel(): 'vdpbf16ps' | 'rounded-f32';
   isa(): IsaName;

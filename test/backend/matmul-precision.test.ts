@@ -199,3 +199,35 @@ test('precision is checked: the native call refuses an unknown code, getBackend 
   assert.equal((await getBackend('cpu', undefined, 'bf16')).name, 'cpu+bf16');
   assert.equal((await getBackend('ref', undefined, 'bf16')).name, 'ref+bf16');
 });
+
+test('bf16 swiGluExperts (the grouped experts) equals the bf16 per-group ops bit for bit, and differs from exact', () => {
+  const [F, K] = [70, 48];
+  const experts = [0, 1, 2].map(() => ({ gate: randomWeight('bf16', [F, K]), up: randomWeight('bf16', [F, K]), down: randomWeight('bf16', [K, F]) }));
+  const rowStarts = Int32Array.from([0, 2, 2, 7]); // the middle expert gets no rows
+  const rows = 7;
+  const x = randomF32(rows * K);
+  everyIsaAndThreads((what) => {
+    const [out, act] = [new Float32Array(rows * K), new Float32Array(rows * F)];
+    bf16Cpu.swiGluExperts(out, x, act, experts, rowStarts);
+    const [want, wantAct] = [new Float32Array(rows * K), new Float32Array(rows * F)];
+    for (let g = 0; g < experts.length; g++) {
+      const [a, n] = [rowStarts[g]!, rowStarts[g + 1]! - rowStarts[g]!];
+      if (n === 0) continue;
+      bf16Cpu.swiGlu(wantAct.subarray(a * F, (a + n) * F), x.subarray(a * K, (a + n) * K), experts[g]!.gate, experts[g]!.up, n);
+      bf16Cpu.matmul(want.subarray(a * K, (a + n) * K), wantAct.subarray(a * F, (a + n) * F), experts[g]!.down, n);
+    }
+    assert.ok(sameBits(act, wantAct) && sameBits(out, want), `swiGluExperts bf16 ${what}: differs from the per-group bf16 ops (seed ${SEED})`);
+    const exact = new Float32Array(rows * K);
+    cpuBackend.swiGluExperts(exact, x, new Float32Array(rows * F), experts, rowStarts);
+    assert.ok(!sameBits(out, exact), `swiGluExperts bf16 ${what}: gave the exact mode's bits`);
+    return out;
+  });
+});
+
+test('every op of the bf16 backend that multiplies weights is its own; the rest are the exact backend\'s', () => {
+  // A new matmul-based op inherited unchanged from the exact backend would silently compute exactly.
+  const own = Object.keys(cpuBackend).filter((k) => k !== 'name' && bf16Cpu[k as keyof typeof bf16Cpu] !== cpuBackend[k as keyof typeof cpuBackend]).sort();
+  const shared = Object.keys(cpuBackend).filter((k) => k !== 'name' && !own.includes(k)).sort();
+  assert.deepEqual(own, ['matmul', 'swiGlu', 'swiGluExperts']);
+  assert.deepEqual(shared, ['attention', 'rmsNorm', 'rope', 'siluMul']);
+});
