@@ -240,6 +240,7 @@ static void attention(const AttentionArgs& a, size_t i0, size_t i1, float* score
   const size_t hd = a.headDim;
   const size_t group = a.heads / a.kvHeads;
   const size_t kvStride = a.kvHeads * hd;
+  const size_t body = hd - hd % W;  // the vector part of a head; the rest is a scalar tail
   const float scale = (float)(1.0 / sqrt((double)hd));
   for (size_t item = i0; item < i1; item++) {
     const size_t t = item / a.heads, h = item % a.heads;
@@ -249,16 +250,40 @@ static void attention(const AttentionArgs& a, size_t i0, size_t i1, float* score
     const size_t kvOff = (h / group) * hd;
     const float* q = a.q + (t * a.heads + h) * hd;
     float* out = a.out + (t * a.heads + h) * hd;
+    const float* k0 = a.k + first * kvStride + kvOff;
 
+    // Scores four positions at a time: four independent accumulators and one shuffle tree for their
+    // sums (reduceAdd4), each score bit for bit what dot() gives.
     float mx = -__builtin_inff();
-    for (size_t p = 0; p < count; p++) {
-      float s = dot(q, a.k + (first + p) * kvStride + kvOff, hd) * scale;
+    size_t p = 0;
+    for (; p + 4 <= count; p += 4) {
+      const float* k = k0 + p * kvStride;
+      vf c0 = splat(0.0f), c1 = c0, c2 = c0, c3 = c0;
+      for (size_t i = 0; i < body; i += W) {
+        vf qv = loadF(q + i);
+        c0 += qv * loadF(k + i);
+        c1 += qv * loadF(k + kvStride + i);
+        c2 += qv * loadF(k + 2 * kvStride + i);
+        c3 += qv * loadF(k + 3 * kvStride + i);
+      }
+      float s4[4];
+      reduceAdd4(c0, c1, c2, c3, s4);
+      for (size_t j = 0; j < 4; j++) {
+        float s = s4[j];
+        for (size_t i = body; i < hd; i++) s += q[i] * k[j * kvStride + i];
+        s *= scale;
+        scores[p + j] = s;
+        mx = s > mx ? s : mx;
+      }
+    }
+    for (; p < count; p++) {
+      float s = dot(q, k0 + p * kvStride, hd) * scale;
       scores[p] = s;
       mx = s > mx ? s : mx;
     }
     const vf vmx = splat(mx);
     vf vsum = splat(0.0f);
-    size_t p = 0;
+    p = 0;
     for (; p + W <= count; p += W) {
       vf e = vexp(loadF(scores + p) - vmx);
       storeF(scores + p, e);
@@ -271,16 +296,36 @@ static void attention(const AttentionArgs& a, size_t i0, size_t i1, float* score
       sum += e;
     }
 
-    for (size_t d = 0; d < hd; d++) out[d] = 0.0f;
-    for (p = 0; p < count; p++) {
-      const float* v = a.v + (first + p) * kvStride + kvOff;
-      const vf wp = splat(scores[p]);
-      size_t d = 0;
-      for (; d + W <= hd; d += W) storeF(out + d, loadF(out + d) + wp * loadF(v + d));
-      for (; d < hd; d++) out[d] += scores[p] * v[d];
+    // Σ_p e_p · v_p, positions in order, accumulated in registers four vectors of the head at a time.
+    const float* v0 = a.v + first * kvStride + kvOff;
+    size_t d = 0;
+    for (; d + 4 * W <= body; d += 4 * W) {
+      vf o0 = splat(0.0f), o1 = o0, o2 = o0, o3 = o0;
+      for (p = 0; p < count; p++) {
+        const float* v = v0 + p * kvStride + d;
+        const vf wp = splat(scores[p]);
+        o0 = o0 + wp * loadF(v);
+        o1 = o1 + wp * loadF(v + W);
+        o2 = o2 + wp * loadF(v + 2 * W);
+        o3 = o3 + wp * loadF(v + 3 * W);
+      }
+      storeF(out + d, o0);
+      storeF(out + d + W, o1);
+      storeF(out + d + 2 * W, o2);
+      storeF(out + d + 3 * W, o3);
+    }
+    for (; d + W <= body; d += W) {
+      vf o = splat(0.0f);
+      for (p = 0; p < count; p++) o = o + splat(scores[p]) * loadF(v0 + p * kvStride + d);
+      storeF(out + d, o);
+    }
+    for (; d < hd; d++) {
+      float o = 0.0f;
+      for (p = 0; p < count; p++) o += scores[p] * v0[p * kvStride + d];
+      out[d] = o;
     }
     const float inv = 1.0f / sum;
-    for (size_t d = 0; d < hd; d++) out[d] *= inv;
+    for (d = 0; d < hd; d++) out[d] *= inv;
   }
 }
 

@@ -121,6 +121,31 @@ static inline float reduceAdd(vf v) {
   return (v4[0] + v4[2]) + (v4[1] + v4[3]);
 }
 
+/**
+ * reduceAdd of four vectors at once, bit for bit: the same pairs are added in the same tree
+ * (lanes i and i+8, then i and i+4, then (0+2) + (1+3)), four vectors per shuffle instead of one.
+ */
+static inline void reduceAdd4(vf a, vf b, vf c, vf d, float* out) {
+#if MOESAIC_W == 16
+  vf ab = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+          __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  vf cd = __builtin_shufflevector(c, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+          __builtin_shufflevector(c, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  // ab = [a8 | b8], cd = [c8 | d8]; now lanes i and i+4 of each 8
+  vf q = __builtin_shufflevector(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+         __builtin_shufflevector(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  // q = [a4 | b4 | c4 | d4]; then (0 + 2) and (1 + 3) of each 4, then their sum
+  vf8 h = __builtin_shufflevector(q, q, 0, 1, 4, 5, 8, 9, 12, 13) + __builtin_shufflevector(q, q, 2, 3, 6, 7, 10, 11, 14, 15);
+  vf4 r = __builtin_shufflevector(h, h, 0, 2, 4, 6) + __builtin_shufflevector(h, h, 1, 3, 5, 7);
+  memcpy(out, &r, sizeof r);
+#else
+  out[0] = reduceAdd(a);
+  out[1] = reduceAdd(b);
+  out[2] = reduceAdd(c);
+  out[3] = reduceAdd(d);
+#endif
+}
+
 static inline float reduceMax(vf v) {
   float m = v[0];
   for (size_t i = 1; i < W; i++) m = v[i] > m ? v[i] : m;
