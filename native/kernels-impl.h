@@ -102,11 +102,23 @@ static inline void microKernel(const MatmulArgs& a, size_t r, size_t j) {
     }
     kk += W;
   }
+  // Four columns' sums through one shuffle tree (reduceAdd4 adds the same pairs as reduceAdd).
+  float sums[R][C];
+#pragma GCC unroll 16
+  for (size_t i = 0; i < R; i++) {
+    if (C % 4 == 0) {
+#pragma GCC unroll 16
+      for (size_t c = 0; c < C; c += 4) reduceAdd4(acc[i][c], acc[i][c + 1 < C ? c + 1 : c], acc[i][c + 2 < C ? c + 2 : c], acc[i][c + 3 < C ? c + 3 : c], &sums[i][c]);
+    } else {
+#pragma GCC unroll 16
+      for (size_t c = 0; c < C; c++) sums[i][c] = reduceAdd(acc[i][c]);
+    }
+  }
 #pragma GCC unroll 16
   for (size_t i = 0; i < R; i++) {
 #pragma GCC unroll 16
     for (size_t c = 0; c < C; c++) {
-      float s = reduceAdd(acc[i][c]);
+      float s = sums[i][c];
       for (size_t t = kk; t < K; t++) s += x[i * K + t] * WT::at(w + c * K, t);
       if (a.bias) s += weightAt(a.bias, a.biasDtype, j + c);
       a.y[(r + i) * a.n + j + c] = s;
