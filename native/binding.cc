@@ -174,39 +174,99 @@ Napi::Value RmsNorm(const Args& info) {
   return info.Env().Undefined();
 }
 
-// rope(x, tokens, heads, headDim, pos0, theta)
+// Per-sequence counts: an Int32Array of n non-negative entries.
+const int32_t* countsArg(const Args& info, size_t i, const char* op, const char* name, size_t n) {
+  ArrayView a = arrayArg(info, i, op, name);
+  if (a.type != napi_int32_array || a.length != n)
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": " + name + " must be an Int32Array of " + std::to_string(n) + " entries");
+  const int32_t* p = static_cast<const int32_t*>(a.data);
+  for (size_t s = 0; s < n; s++)
+    if (p[s] < 0) throw Napi::RangeError::New(info.Env(), std::string(op) + ": " + name + " must not be negative");
+  return p;
+}
+
+// A Float32Array element of a JS Array, with at least `need` elements.
+float* f32Element(const Args& info, Napi::Array arr, size_t i, const char* op, const char* name, size_t need) {
+  napi_value v;
+  napi_get_element(info.Env(), arr, static_cast<uint32_t>(i), &v);
+  bool isTyped = false;
+  napi_is_typedarray(info.Env(), v, &isTyped);
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (isTyped) napi_get_typedarray_info(info.Env(), v, &type, &length, &data, nullptr, nullptr);
+  const std::string what = std::string(op) + ": " + name + "[" + std::to_string(i) + "]";
+  if (!isTyped || type != napi_float32_array) throw Napi::TypeError::New(info.Env(), what + " must be a Float32Array");
+  if (length < need) throw Napi::RangeError::New(info.Env(), what + " has " + std::to_string(length) + " elements, needs " + std::to_string(need));
+  return static_cast<float*>(data);
+}
+
+// rope(x, tokens, pos0, heads, headDim, theta): sequence s's tokens[s] rows of x (one after another)
+// sit at positions pos0[s], pos0[s] + 1, ...
 Napi::Value Rope(const Args& info) {
-  need(info, 6, "rope");
-  RopeArgs a{};
-  a.tokens = sizeArg(info, 1, "rope", "tokens");
-  a.heads = sizeArg(info, 2, "rope", "heads");
-  a.headDim = sizeArg(info, 3, "rope", "headDim");
-  a.pos0 = static_cast<double>(sizeArg(info, 4, "rope", "pos0"));
-  a.theta = info[5].As<Napi::Number>().DoubleValue();
-  if (a.headDim % 2 != 0) throw Napi::RangeError::New(info.Env(), "rope: headDim must be even");
-  a.x = f32Arg(info, 0, "rope", "x", prod(info, {a.tokens, a.heads, a.headDim}));
-  runRope(a);
+  const char* op = "rope";
+  need(info, 6, op);
+  ArrayView tv = arrayArg(info, 1, op, "tokens");
+  const size_t n = tv.length;
+  const int32_t* tokens = countsArg(info, 1, op, "tokens", n);
+  const int32_t* pos0 = countsArg(info, 2, op, "pos0", n);
+  const size_t heads = sizeArg(info, 3, op, "heads"), headDim = sizeArg(info, 4, op, "headDim");
+  const double theta = info[5].As<Napi::Number>().DoubleValue();
+  if (headDim % 2 != 0) throw Napi::RangeError::New(info.Env(), "rope: headDim must be even");
+  size_t total = 0;
+  for (size_t s = 0; s < n; s++) total += static_cast<size_t>(tokens[s]);
+  float* x = f32Arg(info, 0, op, "x", prod(info, {total, heads, headDim}));
+  thread_local std::vector<RopeArgs> seqs;  // grow-only: no allocation per call in steady state
+  if (seqs.size() < n) seqs.resize(n);
+  size_t row = 0;
+  for (size_t s = 0; s < n; s++) {
+    seqs[s] = RopeArgs{x + row * heads * headDim, static_cast<size_t>(tokens[s]), heads, headDim, static_cast<double>(pos0[s]), theta};
+    row += static_cast<size_t>(tokens[s]);
+  }
+  runRope(seqs.data(), n);
   return info.Env().Undefined();
 }
 
-// attention(out, q, k, v, tokens, pos0, heads, kvHeads, headDim, window)
+// attention(out, q, kCaches, vCaches, tokens, pos0, heads, kvHeads, headDim, window): sequence s's
+// tokens[s] query rows (one after another in q and out) attend over its own caches, which hold
+// positions [0, pos0[s] + tokens[s]).
 Napi::Value Attention(const Args& info) {
-  need(info, 10, "attention");
-  AttentionArgs a{};
-  a.tokens = sizeArg(info, 4, "attention", "tokens");
-  a.pos0 = sizeArg(info, 5, "attention", "pos0");
-  a.heads = sizeArg(info, 6, "attention", "heads");
-  a.kvHeads = sizeArg(info, 7, "attention", "kvHeads");
-  a.headDim = sizeArg(info, 8, "attention", "headDim");
-  a.window = sizeArg(info, 9, "attention", "window");
-  if (a.kvHeads == 0 || a.heads % a.kvHeads != 0)
-    throw Napi::RangeError::New(info.Env(), "attention: heads must be a multiple of kvHeads");
-  const size_t ctx = a.pos0 + a.tokens;
-  a.out = f32Arg(info, 0, "attention", "out", prod(info, {a.tokens, a.heads, a.headDim}));
-  a.q = f32Arg(info, 1, "attention", "q", prod(info, {a.tokens, a.heads, a.headDim}));
-  a.k = f32Arg(info, 2, "attention", "kCache", prod(info, {ctx, a.kvHeads, a.headDim}));
-  a.v = f32Arg(info, 3, "attention", "vCache", prod(info, {ctx, a.kvHeads, a.headDim}));
-  runAttention(a);
+  const char* op = "attention";
+  need(info, 10, op);
+  ArrayView tv = arrayArg(info, 4, op, "tokens");
+  const size_t n = tv.length;
+  const int32_t* tokens = countsArg(info, 4, op, "tokens", n);
+  const int32_t* pos0 = countsArg(info, 5, op, "pos0", n);
+  const size_t heads = sizeArg(info, 6, op, "heads"), kvHeads = sizeArg(info, 7, op, "kvHeads");
+  const size_t headDim = sizeArg(info, 8, op, "headDim"), window = sizeArg(info, 9, op, "window");
+  if (kvHeads == 0 || heads % kvHeads != 0) throw Napi::RangeError::New(info.Env(), "attention: heads must be a multiple of kvHeads");
+  if (!info[2].IsArray() || !info[3].IsArray()) throw Napi::TypeError::New(info.Env(), "attention: kCaches and vCaches must be Arrays");
+  Napi::Array ks = info[2].As<Napi::Array>(), vs = info[3].As<Napi::Array>();
+  if (ks.Length() != n || vs.Length() != n) throw Napi::RangeError::New(info.Env(), "attention: one kCache and one vCache per sequence");
+  size_t total = 0;
+  for (size_t s = 0; s < n; s++) total += static_cast<size_t>(tokens[s]);
+  float* out = f32Arg(info, 0, op, "out", prod(info, {total, heads, headDim}));
+  const float* q = f32Arg(info, 1, op, "q", prod(info, {total, heads, headDim}));
+  thread_local std::vector<AttentionArgs> seqs;  // grow-only: no allocation per call in steady state
+  if (seqs.size() < n) seqs.resize(n);
+  size_t row = 0;
+  for (size_t s = 0; s < n; s++) {
+    const size_t t = static_cast<size_t>(tokens[s]), p = static_cast<size_t>(pos0[s]);
+    const size_t ctx = prod(info, {p + t, kvHeads, headDim});
+    AttentionArgs& a = seqs[s];
+    a.out = out + row * heads * headDim;
+    a.q = q + row * heads * headDim;
+    a.k = f32Element(info, ks, s, op, "kCaches", ctx);
+    a.v = f32Element(info, vs, s, op, "vCaches", ctx);
+    a.tokens = t;
+    a.pos0 = p;
+    a.heads = heads;
+    a.kvHeads = kvHeads;
+    a.headDim = headDim;
+    a.window = window;
+    row += t;
+  }
+  runAttention(seqs.data(), n);
   return info.Env().Undefined();
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #if defined(__linux__)
 #include <sched.h>
@@ -111,9 +112,13 @@ void matmulChunk(void* ctx, size_t c, float*) {
 // (a later token sees more positions), so prefill chunks are of even size.
 constexpr size_t kMaxChunks = 256 * kChunksPerPart;
 
+// Items of several sequences are numbered one after another: sequence s owns items [first[s],
+// first[s + 1]) (its tokens × heads), so one job covers a whole batched step.
 struct AttentionJob {
   const Kernels* k;
-  const AttentionArgs* a;
+  const AttentionArgs* seqs;
+  const size_t* first;  // [n + 1]
+  size_t n;
   size_t bounds[kMaxChunks + 1];
 };
 
@@ -124,7 +129,14 @@ size_t visible(const AttentionArgs& a, size_t t) {
 
 void attentionChunk(void* ctx, size_t c, float* scratch) {
   const AttentionJob& j = *static_cast<const AttentionJob*>(ctx);
-  if (j.bounds[c] < j.bounds[c + 1]) j.k->attention(*j.a, j.bounds[c], j.bounds[c + 1], scratch);
+  size_t b = j.bounds[c];
+  const size_t e = j.bounds[c + 1];
+  size_t s = static_cast<size_t>(std::upper_bound(j.first, j.first + j.n + 1, b) - j.first) - 1;
+  for (; b < e && s < j.n; s++) {
+    const size_t end = std::min(e, j.first[s + 1]);
+    if (b < end) j.k->attention(j.seqs[s], b - j.first[s], end - j.first[s], scratch);
+    b = std::max(b, end);
+  }
 }
 
 // ---- rows / tokens / elements: equal contiguous ranges.
@@ -264,34 +276,79 @@ void runRmsNorm(const RmsNormArgs& a) {
   });
 }
 
-void runRope(const RopeArgs& a) {
-  const Kernels* k = active.load();
-  // Trigonometry costs about as much as rotating ~32 heads' worth of elements.
-  const int parts = partsFor(a.tokens * (a.heads + 32) * a.headDim, a.tokens);
-  runRange(k, &a, a.tokens, 1, parts, a.headDim, [](const Kernels* k, const void* p, size_t b, size_t e, float* s) {
-    k->rope(*static_cast<const RopeArgs*>(p), b, e, s);
-  });
+// Tokens of several sequences, numbered one after another (sequence s owns [first[s], first[s+1])).
+struct RopeJob {
+  const Kernels* k;
+  const RopeArgs* seqs;
+  const size_t* first;
+  size_t n, chunk, total;
+};
+
+void ropeChunk(void* ctx, size_t c, float* scratch) {
+  const RopeJob& j = *static_cast<const RopeJob*>(ctx);
+  size_t b = std::min(j.total, c * j.chunk);
+  const size_t e = std::min(j.total, b + j.chunk);
+  size_t s = static_cast<size_t>(std::upper_bound(j.first, j.first + j.n + 1, b) - j.first) - 1;
+  for (; b < e && s < j.n; s++) {
+    const size_t end = std::min(e, j.first[s + 1]);
+    if (b < end) j.k->rope(j.seqs[s], b - j.first[s], end - j.first[s], scratch);
+    b = std::max(b, end);
+  }
 }
 
-void runAttention(const AttentionArgs& a) {
+void runRope(const RopeArgs* seqs, size_t n) {
   const Kernels* k = active.load();
-  const size_t items = a.tokens * a.heads;
-  size_t cost = 0;
-  for (size_t t = 0; t < a.tokens; t++) cost += visible(a, t);
-  const int parts = partsFor(cost * a.heads * a.headDim * 2, items);
-  const size_t chunks = parts == 1 ? 1 : std::min(items, static_cast<size_t>(parts) * kChunksPerPart);
+  if (n == 0) return;
+  // Grow-only per calling thread: no allocation per call once the largest batch has been seen.
+  thread_local std::vector<size_t> first;
+  if (first.size() < n + 1) first.resize(n + 1);
+  first[0] = 0;
+  for (size_t s = 0; s < n; s++) first[s + 1] = first[s] + seqs[s].tokens;
+  const size_t total = first[n];
+  if (total == 0) return;
+  // Trigonometry costs about as much as rotating ~32 heads' worth of elements.
+  const int parts = partsFor(total * (seqs[0].heads + 32) * seqs[0].headDim, total);
+  const size_t chunks = parts == 1 ? 1 : std::min(total, static_cast<size_t>(parts) * kChunksPerPart);
+  RopeJob job{k, seqs, first.data(), n, ceilDiv(total, chunks), total};
+  pool().run(ceilDiv(total, job.chunk), ropeChunk, &job, seqs[0].headDim);
+}
+
+void runAttention(const AttentionArgs* seqs, size_t n) {
+  const Kernels* k = active.load();
+  if (n == 0) return;
+  thread_local std::vector<size_t> items;  // grow-only, as in runRope
+  if (items.size() < n + 1) items.resize(n + 1);
+  items[0] = 0;
+  size_t cost = 0, maxVisible = 1;
+  for (size_t s = 0; s < n; s++) {
+    const AttentionArgs& a = seqs[s];
+    items[s + 1] = items[s] + a.tokens * a.heads;
+    for (size_t t = 0; t < a.tokens; t++) cost += visible(a, t) * a.heads;
+    if (a.tokens) maxVisible = std::max(maxVisible, visible(a, a.tokens - 1));
+  }
+  const size_t total = items[n];
+  if (total == 0) return;
+  const int parts = partsFor(cost * seqs[0].headDim * 2, total);
+  const size_t chunks = parts == 1 ? 1 : std::min({total, static_cast<size_t>(parts) * kChunksPerPart, kMaxChunks});
   AttentionJob job;
   job.k = k;
-  job.a = &a;
+  job.seqs = seqs;
+  job.first = items.data();
+  job.n = n;
   job.bounds[0] = 0;
-  const size_t perChunk = ceilDiv(cost * a.heads, std::max<size_t>(chunks, 1));
-  size_t acc = 0, item = 0;
+  // Equal shares of the causal cost (a later token sees more positions), so chunks are of even size.
+  const size_t perChunk = ceilDiv(cost, chunks);
+  size_t acc = 0, item = 0, s = 0;
   for (size_t c = 1; c < chunks; c++) {
-    while (item < items && acc < perChunk * c) acc += visible(a, item++ / a.heads);
+    while (item < total && acc < perChunk * c) {
+      while (item >= items[s + 1]) s++;
+      acc += visible(seqs[s], (item - items[s]) / seqs[s].heads);
+      item++;
+    }
     job.bounds[c] = item;
   }
-  job.bounds[chunks] = items;
-  pool().run(chunks, attentionChunk, &job, a.tokens ? visible(a, a.tokens - 1) : 1);
+  job.bounds[chunks] = total;
+  pool().run(chunks, attentionChunk, &job, maxVisible);
 }
 
 void runSiluMul(const SiluMulArgs& a) {

@@ -40,8 +40,10 @@ bool bf16DotActive();
 
 void runMatmul(const MatmulArgs& a);
 void runRmsNorm(const RmsNormArgs& a);
-void runRope(const RopeArgs& a);
-void runAttention(const AttentionArgs& a);
+// Several sequences in one pool job (a batched step): each RopeArgs / AttentionArgs is one sequence's
+// rows, with its own positions and KV cache.
+void runRope(const RopeArgs* seqs, size_t n);
+void runAttention(const AttentionArgs* seqs, size_t n);
 void runSiluMul(const SiluMulArgs& a);
 void runSwiGlu(const SwiGluArgs& a);
 

@@ -1,6 +1,6 @@
 import type { ModelWeights } from '../model/layer-weights.js';
 import type { ModuleTimes } from '../moe/dispatch.js';
-import type { Backend, GatedFfn } from '../tensor/backend.js';
+import type { AttentionSeq, Backend, GatedFfn, SeqRows } from '../tensor/backend.js';
 import { DTYPE_BYTES } from '../tensor/dtype.js';
 import type { PoolStats } from '../tensor/native.js';
 import type { Weight } from '../tensor/weight.js';
@@ -104,15 +104,15 @@ export class ProfilingBackend implements Backend {
     this.add('rmsnorm', t0, 0);
   }
 
-  rope(x: Float32Array, tokens: number, heads: number, headDim: number, pos0: number, theta: number): void {
+  rope(x: Float32Array, seqs: readonly SeqRows[], heads: number, headDim: number, theta: number): void {
     const t0 = this.now();
-    this.inner.rope(x, tokens, heads, headDim, pos0, theta);
+    this.inner.rope(x, seqs, heads, headDim, theta);
     this.add('rope', t0, 0);
   }
 
-  attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, tokens: number, pos0: number, heads: number, kvHeads: number, headDim: number, window: number): void {
+  attention(out: Float32Array, q: Float32Array, seqs: readonly AttentionSeq[], heads: number, kvHeads: number, headDim: number, window: number): void {
     const t0 = this.now();
-    this.inner.attention(out, q, k, v, tokens, pos0, heads, kvHeads, headDim, window);
+    this.inner.attention(out, q, seqs, heads, kvHeads, headDim, window);
     this.add('attention', t0, 0);
   }
 

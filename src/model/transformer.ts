@@ -1,5 +1,5 @@
 import { fail } from '../errors.js';
-import type { Backend } from '../tensor/backend.js';
+import type { AttentionSeq, Backend } from '../tensor/backend.js';
 import { Scratch } from '../tensor/scratch.js';
 import { readRows } from '../tensor/weight.js';
 import type { DispatchPolicy } from '../moe/dispatch.js';
@@ -138,20 +138,17 @@ export class Transformer {
     }
     if (cfg.clipQkv > 0) for (const m of [q, k, v]) clamp(m, cfg.clipQkv);
     const ctx = scratch.get('attn.ctx', T * qDim); // [T, heads, D]
+    // RoPE and attention for every sequence of the step, one call each
+    const rows: AttentionSeq[] = seqs.map(({ ids, cache }) => ({ tokens: ids.length, pos0: cache.length, kCache: cache.keys[l]!, vCache: cache.values[l]! }));
+    backend.rope(q, rows, cfg.numHeads, D, cfg.ropeTheta);
+    backend.rope(k, rows, cfg.numKvHeads, D, cfg.ropeTheta);
     let r = 0;
-    for (const { ids, cache } of seqs) {
-      const n = ids.length;
-      const pos0 = cache.length;
-      const qs = q.subarray(r * qDim, (r + n) * qDim);
-      const ks = k.subarray(r * kvDim, (r + n) * kvDim);
-      backend.rope(qs, n, cfg.numHeads, D, pos0, cfg.ropeTheta);
-      backend.rope(ks, n, cfg.numKvHeads, D, pos0, cfg.ropeTheta);
-      cache.keys[l]!.set(ks, pos0 * kvDim);
-      cache.values[l]!.set(v.subarray(r * kvDim, (r + n) * kvDim), pos0 * kvDim);
-      const cs = ctx.subarray(r * qDim, (r + n) * qDim);
-      backend.attention(cs, qs, cache.keys[l]!, cache.values[l]!, n, pos0, cfg.numHeads, cfg.numKvHeads, D, cfg.slidingWindow);
+    for (const { tokens: n, pos0, kCache, vCache } of rows) {
+      kCache.set(k.subarray(r * kvDim, (r + n) * kvDim), pos0 * kvDim);
+      vCache.set(v.subarray(r * kvDim, (r + n) * kvDim), pos0 * kvDim);
       r += n;
     }
+    backend.attention(ctx, q, rows, cfg.numHeads, cfg.numKvHeads, D, cfg.slidingWindow);
     backend.matmul(out, ctx, a.o, T, a.oBias);
   }
 

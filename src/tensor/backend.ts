@@ -1,5 +1,17 @@
 import type { Weight } from './weight.js';
 
+/** One sequence's rows in a batched call: `tokens` rows at positions pos0, pos0 + 1, ... */
+export interface SeqRows {
+  readonly tokens: number;
+  readonly pos0: number;
+}
+
+/** One sequence of a batched attention call, with its KV cache ([ctx, kvHeads*headDim] each). */
+export interface AttentionSeq extends SeqRows {
+  readonly kCache: Float32Array;
+  readonly vCache: Float32Array;
+}
+
 /** A gated FFN's three matrices: gate and up [F, K], down [K, F] (experts, shared experts, dense MLPs). */
 export interface GatedFfn {
   readonly gate: Weight;
@@ -29,29 +41,20 @@ export interface Backend {
 
   /**
    * Rotary position embedding, rotate-half convention (Hugging Face `rotate_half`), in place on
-   * x[tokens, heads, headDim]; token t sits at position pos0 + t; inv_freq[i] = theta^(-2i/headDim).
+   * x[tokens, heads, headDim], where the rows are every sequence's tokens one after another: sequence
+   * s's token t sits at position seqs[s].pos0 + t; inv_freq[i] = theta^(-2i/headDim). One call for a
+   * whole batched step.
    */
-  rope(x: Float32Array, tokens: number, heads: number, headDim: number, pos0: number, theta: number): void;
+  rope(x: Float32Array, seqs: readonly SeqRows[], heads: number, headDim: number, theta: number): void;
 
   /**
-   * Causal grouped-query attention for one sequence. q[tokens, heads*headDim] holds the queries of
-   * positions pos0 .. pos0+tokens-1; kCache/vCache[ctx, kvHeads*headDim] hold keys/values of positions
-   * 0 .. pos0+tokens-1. Query head h reads kv head floor(h / (heads/kvHeads)). Scale 1/sqrt(headDim).
-   * window > 0 limits each query to the last `window` positions (sliding-window attention).
-   * out[tokens, heads*headDim].
+   * Causal grouped-query attention over a batch of sequences, one call for a whole step. q and out
+   * [tokens, heads*headDim] hold every sequence's query rows one after another; sequence s's rows are
+   * positions pos0 .. pos0+tokens-1 of its own kCache/vCache[ctx, kvHeads*headDim], which hold keys and
+   * values of positions 0 .. pos0+tokens-1. Query head h reads kv head floor(h / (heads/kvHeads)). Scale
+   * 1/sqrt(headDim). window > 0 limits each query to the last `window` positions (sliding window).
    */
-  attention(
-    out: Float32Array,
-    q: Float32Array,
-    kCache: Float32Array,
-    vCache: Float32Array,
-    tokens: number,
-    pos0: number,
-    heads: number,
-    kvHeads: number,
-    headDim: number,
-    window: number,
-  ): void;
+  attention(out: Float32Array, q: Float32Array, seqs: readonly AttentionSeq[], heads: number, kvHeads: number, headDim: number, window: number): void;
 
   /** out[i] = silu(gate[i]) * up[i] for i < n (SwiGLU). out may alias gate or up. */
   siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;

@@ -1,5 +1,5 @@
 import { fail, MoesaicError } from '../errors.js';
-import type { Backend, GatedFfn } from './backend.js';
+import type { Backend, GatedFfn, SeqRows } from './backend.js';
 import { swiGluExpertsByGroup } from './backend.js';
 import { DTYPE_CODE } from './dtype.js';
 import { isQuantType, QUANT_FORMATS, quantRowBytes } from './quant/formats.js';
@@ -53,6 +53,22 @@ function checkArray(op: string, name: string, a: Float32Array, need: number): vo
 
 function checkCount(op: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) fail('E_BAD_INPUT', `${op}: ${name} must be a non-negative integer, got ${v}`);
+}
+
+/** The per-sequence token counts and first positions of a batched call, checked, as the addon takes them. */
+function seqCounts(op: string, seqs: readonly SeqRows[]): { tokens: Int32Array; pos0: Int32Array; total: number } {
+  const tokens = new Int32Array(seqs.length);
+  const pos0 = new Int32Array(seqs.length);
+  let total = 0;
+  seqs.forEach((s, i) => {
+    checkCount(op, `tokens of sequence ${i}`, s.tokens);
+    checkCount(op, `pos0 of sequence ${i}`, s.pos0);
+    if (s.tokens + s.pos0 > 0x7fffffff) fail('E_BAD_INPUT', `${op}: sequence ${i} is too long`);
+    tokens[i] = s.tokens;
+    pos0[i] = s.pos0;
+    total += s.tokens;
+  });
+  return { tokens, pos0, total };
 }
 
 /** The native code of each matmul precision (native/kernels.h MatmulPrecision). */
@@ -144,28 +160,34 @@ export const cpuBackend: Backend = {
     nativeAddon().rmsNorm(y, x, g.data as Float32Array | Uint16Array, DTYPE_CODE[g.dtype], rows, dim, eps);
   },
 
-  rope(x, tokens, heads, headDim, pos0, theta) {
-    for (const [name, v] of [['tokens', tokens], ['heads', heads], ['headDim', headDim], ['pos0', pos0]] as const) {
-      checkCount('rope', name, v);
-    }
+  rope(x, seqs, heads, headDim, theta) {
+    for (const [name, v] of [['heads', heads], ['headDim', headDim]] as const) checkCount('rope', name, v);
     if (headDim % 2 !== 0) fail('E_BAD_INPUT', `rope: headDim must be even, got ${headDim}`);
-    checkArray('rope', 'x', x, tokens * heads * headDim);
-    nativeAddon().rope(x, tokens, heads, headDim, pos0, theta);
+    const { tokens, pos0, total } = seqCounts('rope', seqs);
+    checkArray('rope', 'x', x, total * heads * headDim);
+    nativeAddon().rope(x, tokens, pos0, heads, headDim, theta);
   },
 
-  attention(out, q, kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window) {
-    const counts = [['tokens', tokens], ['pos0', pos0], ['heads', heads], ['kvHeads', kvHeads], ['headDim', headDim], ['window', window]] as const;
+  attention(out, q, seqs, heads, kvHeads, headDim, window) {
+    const counts = [['heads', heads], ['kvHeads', kvHeads], ['headDim', headDim], ['window', window]] as const;
     for (const [name, v] of counts) checkCount('attention', name, v);
     if (kvHeads === 0 || heads % kvHeads !== 0) {
       fail('E_BAD_INPUT', `attention: heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);
     }
-    const qLen = tokens * heads * headDim;
-    const kvLen = (pos0 + tokens) * kvHeads * headDim;
+    const { tokens, pos0, total } = seqCounts('attention', seqs);
+    const qLen = total * heads * headDim;
     checkArray('attention', 'q', q, qLen);
     checkArray('attention', 'out', out, qLen);
-    checkArray('attention', 'kCache', kCache, kvLen);
-    checkArray('attention', 'vCache', vCache, kvLen);
-    nativeAddon().attention(out, q, kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window);
+    const ks: Float32Array[] = [];
+    const vs: Float32Array[] = [];
+    seqs.forEach((s, i) => {
+      const kvLen = (s.pos0 + s.tokens) * kvHeads * headDim;
+      checkArray('attention', `kCache of sequence ${i}`, s.kCache, kvLen);
+      checkArray('attention', `vCache of sequence ${i}`, s.vCache, kvLen);
+      ks.push(s.kCache);
+      vs.push(s.vCache);
+    });
+    nativeAddon().attention(out, q, ks, vs, tokens, pos0, heads, kvHeads, headDim, window);
   },
 
   swiGlu: (out, x, gate, up, rows) => nativeSwiGlu(PRECISION_CODE.exact, out, x, gate, up, rows),

@@ -52,14 +52,16 @@ export interface NativeAddon {
     precision?: number,
   ): void;
   rmsNorm(y: Float32Array, x: Float32Array, g: WeightArray, gDtype: number, rows: number, dim: number, eps: number): void;
-  rope(x: Float32Array, tokens: number, heads: number, headDim: number, pos0: number, theta: number): void;
+  /** sequence s: tokens[s] rows of x (one after another) at positions pos0[s], pos0[s] + 1, ... */
+  rope(x: Float32Array, tokens: Int32Array, pos0: Int32Array, heads: number, headDim: number, theta: number): void;
+  /** sequence s: tokens[s] rows of q/out (one after another) over its own kCaches[s] / vCaches[s] */
   attention(
     out: Float32Array,
     q: Float32Array,
-    kCache: Float32Array,
-    vCache: Float32Array,
-    tokens: number,
-    pos0: number,
+    kCaches: Float32Array[],
+    vCaches: Float32Array[],
+    tokens: Int32Array,
+    pos0: Int32Array,
     heads: number,
     kvHeads: number,
     headDim: number,

@@ -34,11 +34,13 @@ export const refBackend: Backend = {
     }
   },
 
-  rope(x, tokens, heads, headDim, pos0, theta) {
+  rope(x, seqs, heads, headDim, theta) {
     const half = headDim / 2;
-    for (let t = 0; t < tokens; t++) {
+    const positions: number[] = [];
+    for (const { tokens, pos0 } of seqs) for (let t = 0; t < tokens; t++) positions.push(pos0 + t);
+    for (let t = 0; t < positions.length; t++) {
       for (let i = 0; i < half; i++) {
-        const angle = (pos0 + t) * theta ** ((-2 * i) / headDim);
+        const angle = positions[t]! * theta ** ((-2 * i) / headDim);
         const c = Math.cos(angle);
         const s = Math.sin(angle);
         for (let h = 0; h < heads; h++) {
@@ -52,35 +54,12 @@ export const refBackend: Backend = {
     }
   },
 
-  attention(out, q, kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window) {
-    const group = heads / kvHeads;
-    const kvStride = kvHeads * headDim;
-    const scale = 1 / Math.sqrt(headDim);
-    const scores = new Float64Array(pos0 + tokens);
-    for (let t = 0; t < tokens; t++) {
-      const pos = pos0 + t;
-      const first = window > 0 ? Math.max(0, pos - window + 1) : 0;
-      for (let h = 0; h < heads; h++) {
-        const kvh = Math.floor(h / group);
-        const qOff = (t * heads + h) * headDim;
-        let max = -Infinity;
-        for (let p = first; p <= pos; p++) {
-          let dot = 0;
-          for (let d = 0; d < headDim; d++) dot += q[qOff + d]! * kCache[p * kvStride + kvh * headDim + d]!;
-          scores[p] = dot * scale;
-          if (scores[p]! > max) max = scores[p]!;
-        }
-        let sum = 0;
-        for (let p = first; p <= pos; p++) {
-          scores[p] = Math.exp(scores[p]! - max);
-          sum += scores[p]!;
-        }
-        for (let d = 0; d < headDim; d++) {
-          let acc = 0;
-          for (let p = first; p <= pos; p++) acc += scores[p]! * vCache[p * kvStride + kvh * headDim + d]!;
-          out[qOff + d] = acc / sum;
-        }
-      }
+  attention(out, q, seqs, heads, kvHeads, headDim, window) {
+    let row = 0;
+    for (const { kCache, vCache, tokens, pos0 } of seqs) {
+      const rows = tokens * heads * headDim;
+      attentionOne(out.subarray(row, row + rows), q.subarray(row, row + rows), kCache, vCache, tokens, pos0, heads, kvHeads, headDim, window);
+      row += rows;
     }
   },
 
@@ -104,5 +83,38 @@ export const refBackend: Backend = {
     }
   },
 };
+
+/** One sequence's attention (the specification of the cpu kernel). */
+function attentionOne(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, tokens: number, pos0: number, heads: number, kvHeads: number, headDim: number, window: number): void {
+  const group = heads / kvHeads;
+  const kvStride = kvHeads * headDim;
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float64Array(pos0 + tokens);
+  for (let t = 0; t < tokens; t++) {
+    const pos = pos0 + t;
+    const first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+    for (let h = 0; h < heads; h++) {
+      const kvh = Math.floor(h / group);
+      const qOff = (t * heads + h) * headDim;
+      let max = -Infinity;
+      for (let p = first; p <= pos; p++) {
+        let dot = 0;
+        for (let d = 0; d < headDim; d++) dot += q[qOff + d]! * kCache[p * kvStride + kvh * headDim + d]!;
+        scores[p] = dot * scale;
+        if (scores[p]! > max) max = scores[p]!;
+      }
+      let sum = 0;
+      for (let p = first; p <= pos; p++) {
+        scores[p] = Math.exp(scores[p]! - max);
+        sum += scores[p]!;
+      }
+      for (let d = 0; d < headDim; d++) {
+        let acc = 0;
+        for (let p = first; p <= pos; p++) acc += scores[p]! * vCache[p * kvStride + kvh * headDim + d]!;
+        out[qOff + d] = acc / sum;
+      }
+    }
+  }
+}
 
 export type { Weight };

@@ -287,7 +287,7 @@ test('rope matches the reference, including large positions', () => {
           const theta = rand() < 0.5 ? 10000 : 1e6;
           const x = randomF32(tokens * heads * headDim, 2);
           const want = x.slice();
-          refBackend.rope(want, tokens, heads, headDim, pos0, theta);
+          refBackend.rope(want, [{ tokens, pos0 }], heads, headDim, theta);
           // Each output is a·c ± b·s with |c|, |s| <= 1: bounded by |a| + |b| of its pair.
           const mag = new Float64Array(x.length);
           const half = headDim / 2;
@@ -301,7 +301,7 @@ test('rope matches the reference, including large positions', () => {
           cases.push({ label: `rope tokens=${tokens} heads=${heads} headDim=${headDim} pos0=${pos0}`, run: (what) => {
             const { buf, view } = padded(x.length);
             view.set(x);
-            cpuBackend.rope(view, tokens, heads, headDim, pos0, theta);
+            cpuBackend.rope(view, [{ tokens, pos0 }], heads, headDim, theta);
             checkSentinels(buf, x.length, what);
             assertClose(view, want, mag, 4 * EPS32, what);
             return view;
@@ -331,17 +331,52 @@ test('attention matches the reference: GQA 1/2/4, sliding window, pos0 > 0', () 
     const v = randomF32(ctx * c.kvHeads * c.headDim, 3);
     const copies = [q.slice(), k.slice(), v.slice()];
     const want = new Float32Array(q.length);
-    refBackend.attention(want, q, k, v, c.tokens, c.pos0, heads, c.kvHeads, c.headDim, c.window);
+    refBackend.attention(want, q, [{ kCache: k, vCache: v, tokens: c.tokens, pos0: c.pos0 }], heads, c.kvHeads, c.headDim, c.window);
     // Outputs are convex combinations of value rows: bounded by max |v| (3), scores' error is relative.
     const mag = new Float64Array(q.length).fill(3 * Math.sqrt(c.headDim));
     const label = `attention tokens=${c.tokens} pos0=${c.pos0} heads=${heads}/${c.kvHeads} headDim=${c.headDim} window=${c.window}`;
     cases.push({ label, run: (what) => {
       const { buf, view } = padded(q.length);
-      cpuBackend.attention(view, q, k, v, c.tokens, c.pos0, heads, c.kvHeads, c.headDim, c.window);
+      cpuBackend.attention(view, q, [{ kCache: k, vCache: v, tokens: c.tokens, pos0: c.pos0 }], heads, c.kvHeads, c.headDim, c.window);
       checkSentinels(buf, q.length, what);
       assert.deepEqual([q, k, v], copies, `${what}: an input was modified`);
       assertClose(view, want, mag, 16 * EPS32, what);
       return view;
+    } });
+  }
+  runCases(cases);
+});
+
+test('rope and attention over a batch of sequences equal one call per sequence, bit for bit', () => {
+  // different lengths and positions, one prefill chunk among decode tokens, a sliding window
+  const seqSpecs = [[1, 40], [5, 0], [1, 3], [12, 7], [1, 0]] as const;
+  const kvHeads = 2, heads = 4, headDim = 20;
+  const kvDim = kvHeads * headDim, qDim = heads * headDim;
+  const total = seqSpecs.reduce((a, [t]) => a + t, 0);
+  const seqs = seqSpecs.map(([tokens, pos0]) => ({ tokens, pos0, kCache: randomF32((pos0 + tokens) * kvDim, 2), vCache: randomF32((pos0 + tokens) * kvDim, 2) }));
+  const q = randomF32(total * qDim, 2);
+  const cases: Case[] = [];
+  for (const window of [0, 4]) {
+    cases.push({ label: `batched rope + attention window=${window}`, run: (what) => {
+      const qb = q.slice();
+      cpuBackend.rope(qb, seqs, heads, headDim, 10000);
+      const out = new Float32Array(total * qDim);
+      cpuBackend.attention(out, qb, seqs, heads, kvHeads, headDim, window);
+      const want = new Float32Array(total * qDim);
+      const refOut = new Float32Array(total * qDim);
+      refBackend.attention(refOut, qb, seqs, heads, kvHeads, headDim, window);
+      let r = 0;
+      for (const s of seqs) {
+        const rows = s.tokens * qDim;
+        const qs = q.slice(r, r + rows);
+        cpuBackend.rope(qs, [s], heads, headDim, 10000);
+        if (!sameBits(qs, qb.subarray(r, r + rows))) assert.fail(`${what}: rope of a sequence differs alone (seed ${SEED})`);
+        cpuBackend.attention(want.subarray(r, r + rows), qs, [s], heads, kvHeads, headDim, window);
+        r += rows;
+      }
+      if (!sameBits(out, want)) assert.fail(`${what}: the batched call differs from one call per sequence (seed ${SEED})`);
+      assertClose(out, refOut, new Float64Array(out.length).fill(2 * Math.sqrt(headDim)), 16 * EPS32, what);
+      return out;
     } });
   }
   runCases(cases);
@@ -360,7 +395,7 @@ test('attention with a window of 1 returns the current value row (hand-worked)',
   for (const name of ISAS) {
     setIsa(name);
     const out = new Float32Array(q.length);
-    cpuBackend.attention(out, q, k, v, tokens, pos0, heads, kvHeads, headDim, 1);
+    cpuBackend.attention(out, q, [{ kCache: k, vCache: v, tokens, pos0 }], heads, kvHeads, headDim, 1);
     for (let t = 0; t < tokens; t++) {
       for (let h = 0; h < heads; h++) {
         const kvh = Math.floor(h / (heads / kvHeads));
@@ -506,15 +541,22 @@ test('bad arguments are refused before the native call', () => {
   const wrongType: Weight = { name: 'bad.weight', dtype: 'bf16', shape: [2, 2], data: new Float32Array(4) };
   assert.throws(() => cpuBackend.matmul(new Float32Array(2), new Float32Array(2), wrongType, 1), /bad\.weight/);
   assert.throws(
-    () => cpuBackend.attention(new Float32Array(8), new Float32Array(8), new Float32Array(8), new Float32Array(8), 1, 0, 3, 2, 2, 0),
+    () => cpuBackend.attention(new Float32Array(8), new Float32Array(8), [{ kCache: new Float32Array(8), vCache: new Float32Array(8), tokens: 1, pos0: 0 }], 3, 2, 2, 0),
     { code: 'E_BAD_INPUT' },
   );
-  assert.throws(() => cpuBackend.rope(new Float32Array(6), 1, 1, 3, 0, 10000), { code: 'E_BAD_INPUT' });
+  assert.throws(() => cpuBackend.rope(new Float32Array(6), [{ tokens: 1, pos0: 0 }], 1, 3, 10000), { code: 'E_BAD_INPUT' });
+  // a batched call checks every sequence's cache, naming the sequence
+  assert.throws(
+    () => cpuBackend.attention(new Float32Array(16), new Float32Array(16), [{ kCache: new Float32Array(8), vCache: new Float32Array(8), tokens: 1, pos0: 0 }, { kCache: new Float32Array(8), vCache: new Float32Array(7), tokens: 1, pos0: 0 }], 2, 2, 4, 0),
+    /vCache of sequence 1/,
+  );
   // The addon checks lengths itself too, so a caller bypassing cpu-backend cannot overrun memory.
   const addon = nativeAddon();
   assert.throws(() => addon.matmul(new Float32Array(3), new Float32Array(8), w.data as Float32Array, 1, 1, 4, 8, null, 0), RangeError);
   assert.throws(() => addon.matmul(new Float32Array(4), new Float32Array(8), w.data as Float32Array, 0, 1, 4, 8, null, 0), TypeError);
   assert.throws(() => addon.matmul(new Float32Array(4), new Float32Array(8), w.data as Float32Array, 1, 1, 4, 8, new Uint16Array(3), 1), RangeError);
-  assert.throws(() => addon.attention(new Float32Array(8), new Float32Array(8), new Float32Array(7), new Float32Array(8), 1, 0, 2, 2, 4, 0), RangeError);
+  assert.throws(() => addon.attention(new Float32Array(8), new Float32Array(8), [new Float32Array(7)], [new Float32Array(8)], Int32Array.of(1), Int32Array.of(0), 2, 2, 4, 0), RangeError);
+  assert.throws(() => addon.attention(new Float32Array(8), new Float32Array(8), [new Float32Array(8)], [new Float32Array(8)], Int32Array.of(1, 1), Int32Array.of(0, 0), 2, 2, 4, 0), RangeError);
+  assert.throws(() => addon.rope(new Float32Array(8), Int32Array.of(3), Int32Array.of(0), 1, 4, 10000), RangeError);
   assert.throws(() => addon.siluMul(new Float32Array(4), new Float32Array(4), new Float32Array(4), -1), RangeError);
 });

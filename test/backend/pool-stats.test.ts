@@ -24,7 +24,7 @@ test('pool profiling counts split and inline jobs, and only while on', () => {
     assert.ok(split.callerWaitMs >= 0 && split.wakeMs >= 0);
     // one token of attention is one chunk: the pool runs it on the calling thread
     const v = new Float32Array(2);
-    cpuBackend.attention(new Float32Array(2), v, v, v, 1, 0, 1, 1, 2, 0);
+    cpuBackend.attention(new Float32Array(2), v, [{ kCache: v, vCache: v, tokens: 1, pos0: 0 }], 1, 1, 2, 0);
     assert.equal(poolStats().inlineJobs, 1);
     setPoolProfiling(false);
     cpuBackend.matmul(y, x, w, 1);
