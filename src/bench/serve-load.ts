@@ -100,9 +100,11 @@ export interface LoadSummary {
   tpotP50Ms: number;
   tpotP99Ms: number;
   failed: number;
+  /** share of the run during which every client had a request in flight (1 = the load saturated the server) */
+  saturated: number;
 }
 
-export function summarize(timings: readonly RequestTiming[], wallMs: number): LoadSummary {
+export function summarize(timings: readonly RequestTiming[], wallMs: number, clients: number): LoadSummary {
   const ok = timings.filter((t) => t.ok);
   const ttft = ok.map((t) => t.firstMs - t.sentMs);
   const tpot = ok.filter((t) => t.tokens > 1).map((t) => (t.endMs - t.firstMs) / (t.tokens - 1));
@@ -115,7 +117,29 @@ export function summarize(timings: readonly RequestTiming[], wallMs: number): Lo
     tpotP50Ms: percentile(tpot, 0.5),
     tpotP99Ms: percentile(tpot, 0.99),
     failed: timings.length - ok.length,
+    saturated: allBusyMs(timings, clients) / wallMs,
   };
+}
+
+/**
+ * Time during which all `clients` had a request in flight. Below that the server is idle for lack of
+ * requests part of the time, and its throughput measures the arrival rate rather than its capacity.
+ */
+export function allBusyMs(timings: readonly RequestTiming[], clients: number): number {
+  const events = timings.flatMap((t) => [
+    { at: t.sentMs, d: 1 },
+    { at: t.endMs, d: -1 },
+  ]);
+  events.sort((a, b) => a.at - b.at || a.d - b.d); // an end before a start at the same instant
+  let inFlight = 0;
+  let busy = 0;
+  let prev = 0;
+  for (const e of events) {
+    if (inFlight >= clients) busy += e.at - prev;
+    inFlight += e.d;
+    prev = e.at;
+  }
+  return busy;
 }
 
 /** Nearest-rank percentile (p in (0, 1]); the median for p = 0.5 with an even count averages the middle two. */

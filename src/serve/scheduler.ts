@@ -29,6 +29,12 @@ export interface SteppedModel<S extends ServedSequence> {
   step(work: readonly { seq: S; tokens: number }[], opts: { observer?: RoutingObserver }): readonly { seq: S; id: number; text: string }[];
 }
 
+/**
+ * Tokens in one step by default (`--max-step-tokens`). The step budget bounds how long one step can
+ * stall the decoding sequences while prompts are prefilled (Sarathi-Serve's token budget).
+ */
+export const DEFAULT_MAX_STEP_TOKENS = 512;
+
 export interface SchedulerLimits {
   /** sequences in one step at most */
   readonly maxBatch: number;

@@ -2,6 +2,7 @@ import { loadavg } from 'node:os';
 import type { Command } from 'commander';
 import { planLoad, soakLoad } from '../../bench/serve-load.js';
 import { loadModel } from '../../model/model.js';
+import { DEFAULT_MAX_STEP_TOKENS } from '../../serve/scheduler.js';
 import { createServer } from '../../serve/server.js';
 import { intArg } from '../parse.js';
 
@@ -31,7 +32,7 @@ export function register(bench: Command): void {
     .option('--json', 'print JSON instead of the summary')
     .action(async (o: SoakCli) => {
       const model = await loadModel(o.model, { threads: o.threads });
-      const server = createServer(model, { maxBatch: o.clients, maxStepTokens: 512, kvMemory: 2 ** 32, maxQueue: 1 << 20, modelName: 'soak' });
+      const server = createServer(model, { maxBatch: o.clients, maxStepTokens: DEFAULT_MAX_STEP_TOKENS, kvMemory: 2 ** 32, maxQueue: 1 << 20, modelName: 'soak' });
       const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
       const end = Date.now() + o.minutes * 60_000;
       const samples: { minute: number; rssMiB: number; kvBytes: number; tokensOut: number }[] = [];

@@ -7,6 +7,7 @@ import { planLoad, runLoad, summarize } from '../../bench/serve-load.js';
 import { loadModel } from '../../model/model.js';
 import { createServer } from '../../serve/server.js';
 import type { Server } from '../../serve/server.js';
+import { DEFAULT_MAX_STEP_TOKENS } from '../../serve/scheduler.js';
 import { floatArg, intArg, sizeArg } from '../parse.js';
 
 /** One serving configuration compared by the bench. */
@@ -54,14 +55,14 @@ export function register(bench: Command): void {
     .description('serving throughput and TTFT/TPOT p50/p99 under Poisson arrivals: continuous batching vs one-at-a-time, dynamic vs static gating, Lynx on vs off')
     .requiredOption('--model <path>', 'Hugging Face checkpoint folder or .gguf file')
     .option('--clients <n>', 'concurrent clients (and the max batch of batching configurations)', intArg('--clients', 1, 1024), 16)
-    .option('--rate <r>', 'Poisson arrival rate, requests/s (0 = all at once)', floatArg('--rate', 0, 1e6), 8)
-    .option('--requests <k>', 'requests per configuration and repetition', intArg('--requests', 1, 100_000), 48)
+    .option('--rate <r>', 'Poisson arrival rate, requests/s (0 = all at once); the default is above what the bench model serves at 16 clients, so all clients stay busy (the table\'s "clients busy" says whether they did)', floatArg('--rate', 0, 1e6), 16)
+    .option('--requests <k>', 'requests per configuration and repetition', intArg('--requests', 1, 100_000), 64)
     .option('--max-tokens <n>', 'tokens each request generates (EOS ignored)', intArg('--max-tokens', 2, 100_000), 64)
     .option('--prompt-lengths <csv>', 'prompt lengths drawn uniformly per request', csvInts('--prompt-lengths'), [8, 24, 64])
     .option('--reps <r>', 'repetitions; medians are reported', intArg('--reps', 1, 100), 3)
     .option('--configs <csv>', `configurations to compare: ${CONFIGS.map((c) => c.name).join(',')}`, csvNames('--configs'), CONFIGS.map((c) => c.name))
     .option('--threads <t>', 'kernel threads (default: one per core)', intArg('--threads', 1, 256))
-    .option('--max-step-tokens <n>', 'tokens in one step at most', intArg('--max-step-tokens', 1, 1 << 20), 512)
+    .option('--max-step-tokens <n>', 'tokens in one step at most', intArg('--max-step-tokens', 1, 1 << 20), DEFAULT_MAX_STEP_TOKENS)
     .option('--kv-memory <size>', 'KV cache budget', sizeArg('--kv-memory'), 4 * 2 ** 30)
     .option('--lynx-threshold <t>', 'the Lynx configuration\'s threshold', floatArg('--lynx-threshold', 1e-6, 1))
     .option('--seed <s>', 'seed of arrivals and prompts', intArg('--seed', 0), 0)
@@ -87,7 +88,7 @@ export function register(bench: Command): void {
           const plan = planLoad({ requests: o.requests, rate: o.rate, lengths: o.promptLengths, maxTokens: o.maxTokens, vocab, seed: o.seed + rep });
           for (const s of servers) {
             const { timings, wallMs } = await runLoad(s.url, 'bench', plan, o.clients);
-            const sum = summarize(timings, wallMs);
+            const sum = summarize(timings, wallMs, o.clients);
             runs.get(s.config.name)!.push(sum);
             log(`rep ${rep + 1}/${o.reps} ${s.config.name}: ${sum.tokensPerS.toFixed(1)} tok/s, TTFT p50 ${sum.ttftP50Ms.toFixed(0)} ms, ${sum.failed} failed (load ${loadavg()[0]!.toFixed(1)})`);
           }
@@ -116,13 +117,16 @@ function formatTable(medians: Record<string, Record<keyof LoadSummary, number>>,
   const base = medians.continuous?.tokensPerS;
   const lines = [
     `bench serve: ${r.requests} requests, ${r.clients} clients, Poisson ${r.rate} req/s, prompts ${r.promptLengths.join('/')} tokens, ${r.maxTokens} tokens each; medians of ${r.reps} (load ${r.loadavg?.toFixed(1)})`,
-    '| configuration | tokens/s | vs continuous | requests/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| configuration | tokens/s | vs continuous | requests/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed | clients busy |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
+  const idle: string[] = [];
   for (const [name, m] of Object.entries(medians)) {
     const ratio = base ? (m.tokensPerS / base).toFixed(2) : '-';
-    lines.push(`| ${name} | ${m.tokensPerS.toFixed(1)} | ${ratio}x | ${m.requestsPerS.toFixed(2)} | ${m.ttftP50Ms.toFixed(0)} | ${m.ttftP99Ms.toFixed(0)} | ${m.tpotP50Ms.toFixed(1)} | ${m.tpotP99Ms.toFixed(1)} | ${m.failed} |`);
+    lines.push(`| ${name} | ${m.tokensPerS.toFixed(1)} | ${ratio}x | ${m.requestsPerS.toFixed(2)} | ${m.ttftP50Ms.toFixed(0)} | ${m.ttftP99Ms.toFixed(0)} | ${m.tpotP50Ms.toFixed(1)} | ${m.tpotP99Ms.toFixed(1)} | ${m.failed} | ${(100 * m.saturated).toFixed(0)}% |`);
+    if (m.saturated < 0.5) idle.push(name);
   }
+  if (idle.length > 0) lines.push(`not saturated: ${idle.join(', ')} (all ${r.clients} clients busy less than half the time): their tokens/s follows the arrival rate, not their capacity; raise --rate or --requests to compare capacities`);
   return `${lines.join('\n')}\n`;
 }
 

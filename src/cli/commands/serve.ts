@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { fail } from '../../errors.js';
 import { underMpirun } from '../../parallel/mpi-communicator.js';
+import { DEFAULT_MAX_STEP_TOKENS } from '../../serve/scheduler.js';
 import { createServer } from '../../serve/server.js';
 import type { ModelOptions } from '../model-options.js';
 import { addModelOptions, withModel } from '../model-options.js';
@@ -32,7 +33,7 @@ export function register(program: Command): void {
       .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1 routes (default: $MOESAIC_API_KEY, else none)')
       .option('--served-model-name <name>', 'the model id clients use (default: the checkpoint folder name)')
       .option('--max-batch <n>', 'sequences in one step at most', intArg('--max-batch', 1, 4096), 32)
-      .option('--max-step-tokens <n>', 'tokens in one step at most (decode tokens + prompt chunks)', intArg('--max-step-tokens', 1, 1 << 20), 512)
+      .option('--max-step-tokens <n>', 'tokens in one step at most (decode tokens + prompt chunks)', intArg('--max-step-tokens', 1, 1 << 20), DEFAULT_MAX_STEP_TOKENS)
       .option('--kv-memory <size>', 'KV cache budget of running sequences (e.g. 512M, 2G)', sizeArg('--kv-memory'), 1 << 30)
       .option('--max-queue <n>', 'requests waiting for admission at most; more get 429', intArg('--max-queue', 0, 1 << 20), 256)
       .option('--default-max-tokens <n>', 'max_tokens of a request that gives none', intArg('--default-max-tokens', 1, 1 << 20), 256),
