@@ -19,6 +19,8 @@ export interface RequestTiming {
   readonly endMs: number;
   readonly tokens: number;
   readonly ok: boolean;
+  /** it arrived while every client was busy, so it waited for one (the load exceeded what the server completed) */
+  readonly queued: boolean;
 }
 
 /**
@@ -52,16 +54,18 @@ export async function runLoad(baseUrl: string, model: string, plan: LoadPlan, cl
       const i = next++;
       const req = plan.requests[i];
       if (!req) return;
+      // a free client takes the next request at once, so one taken after its arrival found none free
+      // (1 ms of slack: the first clients take theirs in the same instant as the start)
       const wait = t0 + req.arrivalMs - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      timings[i] = await streamOne(baseUrl, model, req.prompt, plan.maxTokens, t0);
+      timings[i] = { ...(await streamOne(baseUrl, model, req.prompt, plan.maxTokens, t0)), queued: wait < -1 };
     }
   };
   await Promise.all(Array.from({ length: clients }, worker));
   return { timings, wallMs: performance.now() - t0 };
 }
 
-async function streamOne(baseUrl: string, model: string, prompt: readonly number[], maxTokens: number, t0: number): Promise<RequestTiming> {
+async function streamOne(baseUrl: string, model: string, prompt: readonly number[], maxTokens: number, t0: number): Promise<Omit<RequestTiming, 'queued'>> {
   const sentMs = performance.now() - t0;
   let firstMs = NaN;
   let tokens = 0;
@@ -100,11 +104,16 @@ export interface LoadSummary {
   tpotP50Ms: number;
   tpotP99Ms: number;
   failed: number;
-  /** share of the run during which every client had a request in flight (1 = the load saturated the server) */
+  /**
+   * share of the requests after the first `clients` that arrived while every client was busy: near 1
+   * when the load saturated the server (its throughput is its capacity), near 0 when the server kept
+   * up with the arrivals (its throughput is the arrival rate); NaN with no more requests than clients
+   */
   saturated: number;
 }
 
 export function summarize(timings: readonly RequestTiming[], wallMs: number, clients: number): LoadSummary {
+  const later = timings.slice(clients);
   const ok = timings.filter((t) => t.ok);
   const ttft = ok.map((t) => t.firstMs - t.sentMs);
   const tpot = ok.filter((t) => t.tokens > 1).map((t) => (t.endMs - t.firstMs) / (t.tokens - 1));
@@ -117,29 +126,8 @@ export function summarize(timings: readonly RequestTiming[], wallMs: number, cli
     tpotP50Ms: percentile(tpot, 0.5),
     tpotP99Ms: percentile(tpot, 0.99),
     failed: timings.length - ok.length,
-    saturated: allBusyMs(timings, clients) / wallMs,
+    saturated: later.length > 0 ? later.filter((t) => t.queued).length / later.length : NaN,
   };
-}
-
-/**
- * Time during which all `clients` had a request in flight. Below that the server is idle for lack of
- * requests part of the time, and its throughput measures the arrival rate rather than its capacity.
- */
-export function allBusyMs(timings: readonly RequestTiming[], clients: number): number {
-  const events = timings.flatMap((t) => [
-    { at: t.sentMs, d: 1 },
-    { at: t.endMs, d: -1 },
-  ]);
-  events.sort((a, b) => a.at - b.at || a.d - b.d); // an end before a start at the same instant
-  let inFlight = 0;
-  let busy = 0;
-  let prev = 0;
-  for (const e of events) {
-    if (inFlight >= clients) busy += e.at - prev;
-    inFlight += e.d;
-    prev = e.at;
-  }
-  return busy;
 }
 
 /** Nearest-rank percentile (p in (0, 1]); the median for p = 0.5 with an even count averages the middle two. */

@@ -2,7 +2,7 @@
 // configuration), and the percentiles and rates its table reports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allBusyMs, percentile, planLoad, summarize } from '../../src/bench/serve-load.js';
+import { percentile, planLoad, summarize } from '../../src/bench/serve-load.js';
 
 test('planLoad: reproducible from its seed, lengths from the list, ids in the vocabulary, exponential gaps at the rate', () => {
   const o = { requests: 4000, rate: 8, lengths: [8, 24, 64], maxTokens: 16, vocab: 512, seed: 5 };
@@ -34,27 +34,20 @@ test('percentile (nearest rank, median for p50) and summarize', () => {
   assert.ok(Number.isNaN(percentile([], 0.5)));
   const s = summarize(
     [
-      { sentMs: 0, firstMs: 100, endMs: 400, tokens: 4, ok: true },
-      { sentMs: 50, firstMs: 250, endMs: 850, tokens: 4, ok: true },
-      { sentMs: 60, firstMs: NaN, endMs: 70, tokens: 0, ok: false },
+      { sentMs: 0, firstMs: 100, endMs: 400, tokens: 4, ok: true, queued: false },
+      { sentMs: 50, firstMs: 250, endMs: 850, tokens: 4, ok: true, queued: false },
+      { sentMs: 60, firstMs: NaN, endMs: 70, tokens: 0, ok: false, queued: true },
+      { sentMs: 400, firstMs: NaN, endMs: 410, tokens: 0, ok: false, queued: false },
     ],
     1000,
-    2,
+    1,
   );
   assert.equal(s.tokensPerS, 8);
   assert.equal(s.requestsPerS, 2);
   assert.equal(s.ttftP50Ms, 150);
   assert.equal(s.tpotP50Ms, 150); // (300 / 3 + 600 / 3) / 2
-  assert.equal(s.failed, 1);
-  assert.equal(s.saturated, 0.35); // two or more in flight over [50, 400): 350 of 1000 ms
+  assert.equal(s.failed, 2);
+  assert.equal(s.saturated, 1 / 3); // of the requests after the first client's: one of three queued
+  assert.ok(Number.isNaN(summarize([], 1000, 1).saturated), 'no request beyond the clients: undefined');
 });
 
-test('allBusyMs: the time during which every client has a request in flight', () => {
-  const t = (sentMs: number, endMs: number) => ({ sentMs, firstMs: sentMs, endMs, tokens: 1, ok: true });
-  // two clients: [0, 100) and [40, 150) overlap over [40, 100); a third request [150, 200) runs alone
-  assert.equal(allBusyMs([t(0, 100), t(40, 150), t(150, 200)], 2), 60);
-  assert.equal(allBusyMs([t(0, 100), t(40, 150), t(150, 200)], 1), 200);
-  // one client's next request starting as the previous ends is no gap
-  assert.equal(allBusyMs([t(0, 100), t(100, 180)], 1), 180);
-  assert.equal(allBusyMs([t(0, 100), t(0, 100), t(0, 100)], 4), 0);
-});

@@ -55,7 +55,7 @@ export function register(bench: Command): void {
     .description('serving throughput and TTFT/TPOT p50/p99 under Poisson arrivals: continuous batching vs one-at-a-time, dynamic vs static gating, Lynx on vs off')
     .requiredOption('--model <path>', 'Hugging Face checkpoint folder or .gguf file')
     .option('--clients <n>', 'concurrent clients (and the max batch of batching configurations)', intArg('--clients', 1, 1024), 16)
-    .option('--rate <r>', 'Poisson arrival rate, requests/s (0 = all at once); the default is above what the bench model serves at 16 clients, so all clients stay busy (the table\'s "clients busy" says whether they did)', floatArg('--rate', 0, 1e6), 16)
+    .option('--rate <r>', 'Poisson arrival rate, requests/s (0 = all at once); the default is above what the bench model serves at 16 clients, so the server is saturated (the table\'s "arrivals queued" says whether it was)', floatArg('--rate', 0, 1e6), 16)
     .option('--requests <k>', 'requests per configuration and repetition', intArg('--requests', 1, 100_000), 64)
     .option('--max-tokens <n>', 'tokens each request generates (EOS ignored)', intArg('--max-tokens', 2, 100_000), 64)
     .option('--prompt-lengths <csv>', 'prompt lengths drawn uniformly per request', csvInts('--prompt-lengths'), [8, 24, 64])
@@ -117,16 +117,16 @@ function formatTable(medians: Record<string, Record<keyof LoadSummary, number>>,
   const base = medians.continuous?.tokensPerS;
   const lines = [
     `bench serve: ${r.requests} requests, ${r.clients} clients, Poisson ${r.rate} req/s, prompts ${r.promptLengths.join('/')} tokens, ${r.maxTokens} tokens each; medians of ${r.reps} (load ${r.loadavg?.toFixed(1)})`,
-    '| configuration | tokens/s | vs continuous | requests/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed | clients busy |',
+    '| configuration | tokens/s | vs continuous | requests/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed | arrivals queued |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const idle: string[] = [];
   for (const [name, m] of Object.entries(medians)) {
     const ratio = base ? (m.tokensPerS / base).toFixed(2) : '-';
-    lines.push(`| ${name} | ${m.tokensPerS.toFixed(1)} | ${ratio}x | ${m.requestsPerS.toFixed(2)} | ${m.ttftP50Ms.toFixed(0)} | ${m.ttftP99Ms.toFixed(0)} | ${m.tpotP50Ms.toFixed(1)} | ${m.tpotP99Ms.toFixed(1)} | ${m.failed} | ${(100 * m.saturated).toFixed(0)}% |`);
+    lines.push(`| ${name} | ${m.tokensPerS.toFixed(1)} | ${ratio}x | ${m.requestsPerS.toFixed(2)} | ${m.ttftP50Ms.toFixed(0)} | ${m.ttftP99Ms.toFixed(0)} | ${m.tpotP50Ms.toFixed(1)} | ${m.tpotP99Ms.toFixed(1)} | ${m.failed} | ${Number.isNaN(m.saturated) ? 'n/a' : `${(100 * m.saturated).toFixed(0)}%`} |`);
     if (m.saturated < 0.5) idle.push(name);
   }
-  if (idle.length > 0) lines.push(`not saturated: ${idle.join(', ')} (all ${r.clients} clients busy less than half the time): their tokens/s follows the arrival rate, not their capacity; raise --rate or --requests to compare capacities`);
+  if (idle.length > 0) lines.push(`not saturated: ${idle.join(', ')} (fewer than half of the arrivals found all ${r.clients} clients busy): their tokens/s follows the arrival rate, not their capacity; raise --rate to compare capacities`);
   return `${lines.join('\n')}\n`;
 }
 
