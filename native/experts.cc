@@ -21,7 +21,7 @@ namespace {
 constexpr size_t kMaxTileCols = 512;   // ffn columns per phase-1 chunk (scratch: 2 · rows · cols floats)
 constexpr size_t kTileAlign = 64;      // as runSwiGlu: where SiLU's vector body ends depends only on ffn
 constexpr size_t kMaxChunkRows = 64;   // rows per chunk: a weight tile is reused over up to 64 rows
-constexpr size_t kChunksPerThread = 4;
+constexpr size_t kChunksPerThread = 8;
 
 size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
