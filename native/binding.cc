@@ -485,6 +485,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<SetPoolProfiling>(env, exports, "setPoolProfiling");
   exportFn<GetPoolStats>(env, exports, "poolStats");
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("allocHugePages", Napi::Function::New(env, AllocHugePages, "allocHugePages"));
   InitExpertArena(env, exports);
   return exports;
 }

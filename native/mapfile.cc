@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stdint.h>
+
 #include <string>
 
 namespace moesaic {
@@ -50,4 +52,30 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(env, data, length, [length](Napi::Env, void* p) { munmap(p, length); });
 }
 
+Napi::Value AllocHugePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "allocHugePages: bytes must be a number");
+  const double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9.0e15 || d != static_cast<double>(static_cast<size_t>(d)))
+    throw Napi::RangeError::New(env, "allocHugePages: bytes must be a non-negative integer");
+  const size_t length = static_cast<size_t>(d);
+  if (length == 0) return Napi::ArrayBuffer::New(env, 0);
+  // Over-allocate by one huge page and start at the first 2 MiB boundary, so every 2 MiB of the buffer
+  // can be one huge page.
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t mapped = length + kHuge;
+  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) {
+    Napi::Error e = Napi::Error::New(env, std::string("allocHugePages: cannot map ") + std::to_string(length) + " bytes: " + strerror(errno));
+    e.Set("code", Napi::String::New(env, "E_IO"));
+    throw e;
+  }
+  char* start = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
+#if defined(MADV_HUGEPAGE)
+  madvise(start, length, MADV_HUGEPAGE);  // advice only: without transparent huge pages this is plain memory
+#endif
+  return Napi::ArrayBuffer::New(env, start, length, [raw, mapped](Napi::Env, void*) { munmap(raw, mapped); });
+}
+
 }  // namespace moesaic
+

@@ -10,4 +10,10 @@ namespace moesaic {
 // buffer's finalizer unmaps. Throws an Error with code 'E_IO' naming the path when open/mmap fails.
 Napi::Value MapFile(const Napi::CallbackInfo& info);
 
+// allocHugePages(bytes: number): ArrayBuffer of zeroed anonymous memory starting at a 2 MiB boundary
+// and advised MADV_HUGEPAGE, so the kernel backs it with transparent huge pages where it can: decode
+// streams the weights, and with 4 KiB pages every 4 KiB is a TLB miss and a stop for the hardware
+// prefetchers. The finalizer unmaps. E_IO when the memory cannot be mapped.
+Napi::Value AllocHugePages(const Napi::CallbackInfo& info);
+
 }  // namespace moesaic

@@ -14,6 +14,7 @@ await childMain(async (): Promise<MemoryRun> => {
   const model = await loadModel(job.model, {
     backend: 'cpu',
     threads: job.threads,
+    hugepages: 'off', // the baseline is the mapped checkpoint paged by the kernel inside the cgroup
     ...(buffered && { expertCache: { share: job.share! }, cachePolicy: job.policy as 'lifo' | undefined, prefetch: job.prefetch }),
   });
   const recorder = job.tracePath ? new TraceRecorder(job.tracePath, job.model, model.config) : undefined;

@@ -16,6 +16,8 @@ import { Sequence } from './sequence.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { quantizeStore } from './gguf/quantize-store.js';
 import { Transformer } from './transformer.js';
+import { copyToHugePages } from './huge-page-weights.js';
+import { allocHugePages } from '../tensor/cpu-backend.js';
 import { EpRuntime, checkParallelOptions, defaultRankThreads, worldIfParallel } from '../parallel/ep-runtime.js';
 import type { ExpertCache } from '../memory/expert-cache-setup.js';
 import { expertCacheFor } from '../memory/expert-cache-setup.js';
@@ -87,7 +89,11 @@ export class Model {
     const backend: Backend = await getBackend(opts.backend, opts.threads ?? (comm ? defaultRankThreads() : undefined), opts.matmulPrecision);
     const files = new MappedFiles(await fileMapper(opts.backend));
     const { config, tensors, tokenizer } = openCheckpoint(dir, files.map);
-    const weights = resolveWeights(config, opts.quantize ? quantizeStore(config, tensors, opts.quantize) : tensors);
+    const mapped = resolveWeights(config, opts.quantize ? quantizeStore(config, tensors, opts.quantize) : tensors);
+    // An expert cache streams experts from the file and a rank reads only its own experts: both keep
+    // the mapping. Otherwise the weights move into huge pages unless asked not to.
+    const cached = opts.expertCache !== undefined || opts.expertCacheSlots !== undefined;
+    const weights = opts.hugepages === 'on' && opts.backend === 'cpu' && !comm && !cached ? copyToHugePages(mapped, allocHugePages) : mapped;
     const exact = routerForConfig(config, opts.router);
     const router = opts.lynx === 'on' ? lynxRouter(exact, { threshold: opts.lynxThreshold ?? LYNX_DEFAULTS.threshold }) : exact;
     const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });

@@ -36,6 +36,7 @@ const spec = <K extends string, T>(s: RunOptionSpec<K, T>): RunOptionSpec<K, T> 
 /** The run-time options. A subsystem adds its options here, one entry each. */
 export const RUN_OPTIONS = [
   spec({ key: 'backend', flag: '--backend <name>', help: 'kernels: cpu (native) or ref (TypeScript reference, slow)', parse: choiceArg<BackendName>('--backend', BACKEND_NAMES), default: 'cpu' as BackendName }),
+  spec({ key: 'hugepages', flag: '--hugepages <mode>', help: 'on: copy the weights at load into memory backed by transparent huge pages (faster streaming in decode; docs/kernels.md); off: use the memory-mapped checkpoint in place (the expert cache and --ranks always do)', parse: choiceArg('--hugepages', ['on', 'off'] as const), default: 'on' as 'on' | 'off' }),
   spec({ key: 'matmulPrecision', flag: '--matmul-precision <p>', help: 'products with bf16 weights: exact (f32 activations) or bf16 (activations rounded to bf16, AVX-512 BF16 dot products; docs/kernels.md)', parse: choiceArg<MatmulPrecision>('--matmul-precision', MATMUL_PRECISIONS), default: 'exact' as MatmulPrecision }),
   spec({ key: 'threads', flag: '--threads <n>', help: 'kernel threads (default: one per core)', parse: intArg('--threads', 1, 256) }),
   spec({ key: 'gating', flag: '--gating <policy>', help: `dispatch policy of the MoE layers: ${DISPATCH_POLICY_NAMES.join('|')}`, parse: choiceArg('--gating', DISPATCH_POLICY_NAMES), default: 'dynamic' }),

@@ -288,6 +288,15 @@ export function setIsa(name: IsaName): void {
  * reaches the file) as an ArrayBuffer, unmapped when the buffer is garbage-collected. Weights are
  * typed views into it, so loading a model copies nothing. An empty file gives an empty buffer.
  */
+/** Zeroed memory of `bytes` at a 2 MiB boundary, advised to be backed by transparent huge pages (an ordinary buffer where they are off). */
+export function allocHugePages(bytes: number): ArrayBuffer {
+  try {
+    return nativeAddon().allocHugePages(bytes);
+  } catch (e) {
+    fail('E_IO', `cannot allocate ${bytes} bytes for the weights: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 export function mapFile(path: string): ArrayBuffer {
   const addon = nativeAddon();
   try {

@@ -93,6 +93,8 @@ export interface NativeAddon {
   poolStats(): PoolStats;
   /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */
   mapFile(path: string): ArrayBuffer;
+  /** zeroed anonymous memory at a 2 MiB boundary, advised to be backed by transparent huge pages */
+  allocHugePages(bytes: number): ArrayBuffer;
   /** The expert store's slot arena and I/O threads (native/expert-io.h; wrapped by src/memory/expert-store.ts). */
   ExpertArena: new (slotBytes: number, slots: number, ioThreads: number) => NativeExpertArena;
   /** posix_fadvise(DONTNEED) over a whole file: its clean, unmapped pages leave the page cache. */
