@@ -47,7 +47,7 @@ export interface GenerateBenchOptions {
 }
 
 /** The run-time options `bench generate` accepts for moesaic (threads are swept, the backend is cpu). */
-export const BENCH_RUN_OPTION_KEYS: readonly string[] = ['matmulPrecision'];
+export const BENCH_RUN_OPTION_KEYS: readonly string[] = ['matmulPrecision', 'hugepages'];
 
 /** The per-run figures that get a median and a ratio. */
 export type Figure = 'prefill_tok_s' | 'ttft_ms' | 'decode_tok_s' | 'peak_rss_mib' | 'decode_gb_s' | 'prefill_gflop_s';

@@ -1,3 +1,4 @@
+import type { RunOptions } from '../options/run-options.js';
 import { openCheckpoint } from '../model/checkpoint.js';
 import { fileMapper } from '../tensor/backends.js';
 import { runChild } from './child.js';
@@ -17,7 +18,7 @@ export interface ProfileResult {
 }
 
 export async function runProfile(
-  o: { model: string; promptTokens: number; genTokens: number; reps: number; threads: readonly number[]; seed: number; childTimeoutMs: number },
+  o: { model: string; promptTokens: number; genTokens: number; reps: number; threads: readonly number[]; seed: number; childTimeoutMs: number; runOptions?: RunOptions },
   log: (msg: string) => void,
 ): Promise<ProfileResult> {
   const mapFile = await fileMapper();
@@ -28,7 +29,7 @@ export async function runProfile(
     const runs: ProfileRow[][] = [];
     const totals: number[] = [];
     for (let rep = 1; rep <= o.reps; rep++) {
-      const job: GenerateJob = { model: o.model, promptIds: ids, genTokens: o.genTokens, threads, warmup: true };
+      const job: GenerateJob = { model: o.model, promptIds: ids, genTokens: o.genTokens, threads, warmup: true, runOptions: o.runOptions };
       const p = fromJson(await runChild<DecodeProfileJson>(new URL('./profile-worker.js', import.meta.url), job, o.childTimeoutMs));
       runs.push(decodeBreakdown(p));
       totals.push((p.forwardMs + p.sampleMs + p.detokenizeMs) / p.tokens);

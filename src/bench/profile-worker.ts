@@ -18,7 +18,7 @@ export type DecodeProfileJson = Omit<DecodeProfile, 'kernels'> & { kernels: Reco
 
 await childMain(async (): Promise<DecodeProfileJson> => {
   const job = await readJob<GenerateJob>();
-  const model = await loadModel(job.model, { backend: 'cpu', threads: job.threads });
+  const model = await loadModel(job.model, { ...job.runOptions, backend: 'cpu', threads: job.threads });
   const { config: cfg, transformer: plain } = model;
   const prof = new ProfilingBackend(plain.backend, weightRows(plain.weights));
   const t = new Transformer(cfg, plain.weights, prof, plain.router, plain.policy, plain.experts);

@@ -48,7 +48,7 @@ export function register(bench: Command): void {
       const threads = o.threads ? [...new Set(o.threads)] : defaultThreads();
       if (o.profile) {
         if (o.vs) fail('E_BAD_OPTION', '--profile profiles moesaic alone: drop --vs');
-        const p = await runProfile({ model: o.model, promptTokens: o.promptTokens, genTokens: o.genTokens, reps: o.reps, threads, seed: o.seed, childTimeoutMs: o.timeout * 1000 }, log);
+        const p = await runProfile({ model: o.model, promptTokens: o.promptTokens, genTokens: o.genTokens, reps: o.reps, threads, seed: o.seed, childTimeoutMs: o.timeout * 1000, runOptions: pickRunOptions(o as unknown as Record<string, unknown>) }, log);
         process.stdout.write(o.json ? `${JSON.stringify(p, null, 2)}\n` : formatProfile(p, o.model));
         return;
       }
