@@ -20,8 +20,10 @@ await childMain(async (): Promise<DecodeProfileJson> => {
   const job = await readJob<GenerateJob>();
   const model = await loadModel(job.model, { ...job.runOptions, backend: 'cpu', threads: job.threads });
   const { config: cfg, transformer: plain } = model;
-  const prof = new ProfilingBackend(plain.backend, weightRows(plain.weights));
+  const rows = weightRows(plain.weights);
+  const prof = new ProfilingBackend(plain.backend, rows);
   const t = new Transformer(cfg, plain.weights, prof, plain.router, plain.policy, plain.experts);
+  for (const w of t.fusedQkv) if (w) rows.set(w, 'attn q/k/v GEMV');
   const P = job.promptIds.length;
   const N = job.genTokens;
   const newCache = () => new KvCache(cfg.numLayers, P + N, cfg.numKvHeads * cfg.headDim);

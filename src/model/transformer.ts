@@ -1,6 +1,7 @@
 import { fail } from '../errors.js';
 import type { AttentionSeq, Backend } from '../tensor/backend.js';
 import { Scratch } from '../tensor/scratch.js';
+import type { Weight } from '../tensor/weight.js';
 import { readRows } from '../tensor/weight.js';
 import type { DispatchPolicy } from '../moe/dispatch.js';
 import type { ExpertProvider } from '../moe/expert-provider.js';
@@ -43,7 +44,16 @@ export class Transformer {
     readonly policy: DispatchPolicy,
     /** where expert weights come from (default: the memory-mapped weights) */
     readonly experts: ExpertProvider = new MappedExperts(weights.layers.map((l) => l.moe?.experts)),
-  ) {}
+  ) {
+    this.fusedQkv = weights.layers.map((l) => (l.attn.qBias || l.attn.kBias || l.attn.vBias ? undefined : adjacentRows([l.attn.q, l.attn.k, l.attn.v])));
+  }
+
+  /**
+   * Per layer, q, k and v as one [q + k + v rows, hidden] weight where they lie one after another in
+   * memory (as copyToHugePages lays them out), so each layer makes one product instead of three: one
+   * pool job, and longer streams for the small k and v. Each element is computed as in its own matmul.
+   */
+  readonly fusedQkv: readonly (Weight | undefined)[];
 
   /**
    * Run `ids` at positions cache.length .. cache.length + ids.length - 1, appending their keys and
@@ -124,12 +134,31 @@ export class Transformer {
     const D = cfg.headDim;
     const qDim = cfg.numHeads * D;
     const kvDim = cfg.numKvHeads * D;
-    const q = scratch.get('attn.q', T * qDim); // [T, heads, D]
-    const k = scratch.get('attn.k', T * kvDim); // [T, kvHeads, D]
-    const v = scratch.get('attn.v', T * kvDim); // [T, kvHeads, D]
-    backend.matmul(q, h, a.q, T, a.qBias);
-    backend.matmul(k, h, a.k, T, a.kBias);
-    backend.matmul(v, h, a.v, T, a.vBias);
+    let q = scratch.get('attn.q', T * qDim); // [T, heads, D]
+    let k = scratch.get('attn.k', T * kvDim); // [T, kvHeads, D]
+    let v = scratch.get('attn.v', T * kvDim); // [T, kvHeads, D]
+    const qkv = this.fusedQkv[l];
+    if (qkv) {
+      // one product for q, k and v; a single row splits by views, several rows are copied apart
+      const W = qDim + 2 * kvDim;
+      const all = scratch.get('attn.qkv', T * W); // [T, q | k | v]
+      backend.matmul(all, h, qkv, T);
+      if (T === 1) {
+        q = all.subarray(0, qDim);
+        k = all.subarray(qDim, qDim + kvDim);
+        v = all.subarray(qDim + kvDim, W);
+      } else {
+        for (let t = 0; t < T; t++) {
+          q.set(all.subarray(t * W, t * W + qDim), t * qDim);
+          k.set(all.subarray(t * W + qDim, t * W + qDim + kvDim), t * kvDim);
+          v.set(all.subarray(t * W + qDim + kvDim, (t + 1) * W), t * kvDim);
+        }
+      }
+    } else {
+      backend.matmul(q, h, a.q, T, a.qBias);
+      backend.matmul(k, h, a.k, T, a.kBias);
+      backend.matmul(v, h, a.v, T, a.vBias);
+    }
     if (a.qNorm && a.kNorm) {
       // per-head norm (Qwen3) normalises rows of headDim; full norm (OLMoE) rows of the whole projection
       const perHead = cfg.arch.qkNorm === 'per-head';
@@ -164,4 +193,21 @@ function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
 
 function clamp(m: Float32Array, c: number): void {
   for (let i = 0; i < m.length; i++) m[i] = Math.min(c, Math.max(-c, m[i]!));
+}
+
+/** The weights as one [Σ rows, K] weight when they are consecutive rows of one buffer in one plain dtype; else undefined. */
+function adjacentRows(ws: readonly Weight[]): Weight | undefined {
+  const first = ws[0]!;
+  if (!['f32', 'bf16', 'f16'].includes(first.dtype)) return undefined;
+  const K = first.shape[1]!;
+  let rows = 0;
+  let end = first.data.byteOffset;
+  for (const w of ws) {
+    if (w.dtype !== first.dtype || w.shape.length !== 2 || w.shape[1] !== K || w.data.buffer !== first.data.buffer || w.data.byteOffset !== end) return undefined;
+    end += w.data.byteLength;
+    rows += w.shape[0]!;
+  }
+  const Ctor = first.data.constructor as Float32ArrayConstructor | Uint16ArrayConstructor;
+  const data = new Ctor(first.data.buffer as ArrayBuffer, first.data.byteOffset, rows * K);
+  return { name: ws.map((w) => w.name).join('+'), dtype: first.dtype, shape: [rows, K], data };
 }

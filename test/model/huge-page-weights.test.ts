@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { generateModel } from '../../src/gen/gen-model.js';
 import { loadModel } from '../../src/model/model.js';
 import { copyToHugePages } from '../../src/model/huge-page-weights.js';
+import { KvCache } from '../../src/model/kv-cache.js';
+import { Transformer } from '../../src/model/transformer.js';
 import type { Weight } from '../../src/tensor/weight.js';
 import { f32Weight } from '../../src/tensor/weight.js';
 
@@ -19,7 +21,7 @@ function allWeights(v: unknown, out: Weight[] = []): Weight[] {
   return out;
 }
 
-test('--hugepages on copies every weight into one huge-page buffer and gives the same logits bit for bit', async () => {
+test('--hugepages on copies every weight into one huge-page buffer (q/k/v fused where they can be) and gives the same logits bit for bit', async () => {
   for (const arch of ['mixtral', 'qwen2_moe'] as const) {
     const m = join(dir, arch);
     await generateModel({ arch, size: 'tiny', out: m, seed: 3, dtype: 'bf16' });
@@ -33,10 +35,29 @@ test('--hugepages on copies every weight into one huge-page buffer and gives the
     for (const w of wOn) assert.equal(w.data.byteOffset % 64, 0, `${arch}: ${w.name} is 64-byte aligned`);
     assert.ok(!wOff.some((w) => buffers.has(w.data.buffer)), `${arch}: off keeps the mapped checkpoint`);
     wOn.forEach((w, i) => assert.deepEqual(w.data, wOff[i]!.data, `${arch}: ${w.name} copied exactly`));
+    // q, k and v lie one after another in the copy: one fused product per layer where there are no q/k/v biases
+    const biased = on.transformer.weights.layers[0]!.attn.qBias !== undefined;
+    assert.ok(on.transformer.fusedQkv.every((w) => (w !== undefined) !== biased), `${arch}: fused q/k/v ${biased ? 'off (biases)' : 'on'}`);
+    // the fused product equals three separate ones bit for bit: q copied elsewhere cannot fuse
+    const apart = { ...on.transformer.weights, layers: on.transformer.weights.layers.map((l) => ({ ...l, attn: { ...l.attn, q: { ...l.attn.q, data: l.attn.q.data.slice() } } })) };
+    const t = on.transformer;
+    const unfused = new Transformer(on.config, apart, t.backend, t.router, t.policy);
+    assert.ok(unfused.fusedQkv.every((w) => w === undefined));
+    const probe = [7, 8, 9, 10];
+    const fusedLogits = t.forward(probe, new KvCache(on.config.numLayers, 8, on.config.numKvHeads * on.config.headDim), { allLogits: true }).slice();
+    const apartLogits = unfused.forward(probe, new KvCache(on.config.numLayers, 8, on.config.numKvHeads * on.config.headDim), { allLogits: true }).slice();
+    assert.deepEqual(fusedLogits, apartLogits, `${arch}: fused q/k/v changes nothing`);
     const ids = [5, 17, 300, 41, 2, 99];
     const a = off.logits(ids);
     const b = on.logits(ids);
     for (let t = 0; t < ids.length; t++) assert.deepEqual(b[t], a[t], `${arch}: logits at position ${t}`);
+    // and a decode step (one row: q, k, v split by views) after a prefill (several rows: copied apart)
+    const gen = async (m: typeof on) => {
+      const got: number[] = [];
+      for await (const t of m.generate(ids, { maxTokens: 6, stopAtEos: false })) got.push(t.id);
+      return got;
+    };
+    assert.deepEqual(await gen(on), await gen(off), `${arch}: greedy ids`);
   }
 });
 
