@@ -12,7 +12,8 @@ import type { Weight } from '../tensor/weight.js';
  * alternating pair, best 33-37 GB/s against 22-30 at 2 threads.
  *
  * Each distinct data array is copied once (tied embeddings stay tied), at 64-byte alignment. The
- * copy costs a pass over the weights at load and memory that is no longer the page cache's to evict.
+ * copy costs a pass over the weights at load and memory that is no longer the page cache's to evict,
+ * so the loader copies only a model that fits in half of the available memory.
  */
 export function copyToHugePages<T extends object>(weights: T, alloc: (bytes: number) => ArrayBuffer): T {
   const arrays = new Set<Weight['data']>();
@@ -33,6 +34,15 @@ export function copyToHugePages<T extends object>(weights: T, alloc: (bytes: num
 }
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
+
+/** Bytes of the distinct weight arrays in `weights` (what copyToHugePages would copy, before alignment). */
+export function weightBytes(weights: object): number {
+  const arrays = new Set<Weight['data']>();
+  visitWeights(weights, (w) => arrays.add(w.data));
+  let bytes = 0;
+  for (const a of arrays) bytes += a.byteLength;
+  return bytes;
+}
 
 function isWeight(v: unknown): v is Weight {
   return typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && ArrayBuffer.isView((v as Weight).data);

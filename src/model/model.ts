@@ -16,7 +16,8 @@ import { Sequence } from './sequence.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { quantizeStore } from './gguf/quantize-store.js';
 import { Transformer } from './transformer.js';
-import { copyToHugePages } from './huge-page-weights.js';
+import { copyToHugePages, weightBytes } from './huge-page-weights.js';
+import { availableMemoryBytes } from '../util/available-memory.js';
 import { allocHugePages } from '../tensor/cpu-backend.js';
 import { EpRuntime, checkParallelOptions, defaultRankThreads, worldIfParallel } from '../parallel/ep-runtime.js';
 import type { ExpertCache } from '../memory/expert-cache-setup.js';
@@ -93,7 +94,7 @@ export class Model {
     // An expert cache streams experts from the file and a rank reads only its own experts: both keep
     // the mapping. Otherwise the weights move into huge pages unless asked not to.
     const cached = opts.expertCache !== undefined || opts.expertCacheSlots !== undefined;
-    const weights = opts.hugepages === 'on' && opts.backend === 'cpu' && !comm && !cached ? copyToHugePages(mapped, allocHugePages) : mapped;
+    const weights = opts.hugepages === 'on' && opts.backend === 'cpu' && !comm && !cached && fitsInMemory(mapped) ? copyToHugePages(mapped, allocHugePages) : mapped;
     const exact = routerForConfig(config, opts.router);
     const router = opts.lynx === 'on' ? lynxRouter(exact, { threshold: opts.lynxThreshold ?? LYNX_DEFAULTS.threshold }) : exact;
     const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });
@@ -231,6 +232,16 @@ function checkFinite(row: Float32Array, model: string, position: number): Float3
     if (!Number.isFinite(row[i]!)) fail('E_BAD_CHECKPOINT', `${model}: non-finite logits (NaN or Inf) at position ${position}: the weights are broken`);
   }
   return row;
+}
+
+/**
+ * Whether a copy of the weights leaves room to spare: at most half of what the machine (or the memory
+ * cgroup) can still give. A model larger than that stays memory-mapped, paged in by the kernel as
+ * before, rather than pushing the machine into swap or the OOM killer.
+ */
+function fitsInMemory(weights: object): boolean {
+  const free = availableMemoryBytes();
+  return free === undefined || weightBytes(weights) <= free / 2;
 }
 
 /** Load a Hugging Face MoE checkpoint folder. */
