@@ -128,6 +128,14 @@ static inline void microKernel(const MatmulArgs& a, size_t r, size_t j) {
 
 template <class WT, size_t R, size_t C>
 static void rowBlock(const MatmulArgs& a, size_t r, size_t n0, size_t n1) {
+  // The micro-kernel prefetches the block after its own; the first block of a range is prefetched
+  // here, so a range (a thread's chunk of a matmul) does not start with demand misses on C streams.
+  {
+    typedef typename WT::T T;
+    const char* p = (const char*)((const T*)a.w + n0 * a.k);
+    const size_t bytes = (n1 - n0 < C ? n1 - n0 : C) * a.k * sizeof(T);
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+  }
   size_t j = n0;
   for (; j + C <= n1; j += C) microKernel<WT, R, C>(a, r, j);
   for (; j < n1; j++) microKernel<WT, R, 1>(a, r, j);
