@@ -35,9 +35,15 @@ interface Summary {
   saturated: number;
 }
 
-test('bench serve: every request of both configurations completes; JSON has the runs; all at once saturates', async () => {
+test('bench serve: every request of both configurations completes; JSON has the runs; all at once saturates; the table states the ratio', async () => {
   const r = await run(['--model', dir, '--clients', '3', '--requests', '6', '--max-tokens', '4', '--prompt-lengths', '3,9', '--rate', '0', '--reps', '2', '--configs', 'continuous,one-at-a-time', '--threads', '1', '--json']);
   assert.equal(r.status, 0, r.stderr);
+  const table = await run(['--model', dir, '--clients', '3', '--requests', '6', '--max-tokens', '4', '--prompt-lengths', '3,9', '--rate', '0', '--reps', '1', '--configs', 'one-at-a-time,continuous', '--threads', '1']);
+  assert.equal(table.status, 0, table.stderr);
+  const headline = /continuous batching: (\d+\.\d\d)x the tokens\/s of one request at a time at 3 clients \(TTFT p99 \d+ against \d+ ms\)/.exec(table.stdout);
+  assert.ok(headline, table.stdout);
+  const rows = Object.fromEntries([...table.stdout.matchAll(/^\| (continuous|one-at-a-time) \| ([\d.]+) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+  assert.ok(Math.abs(Number(headline[1]) - rows.continuous! / rows['one-at-a-time']!) < 0.02, `${headline[1]} vs the table's ${JSON.stringify(rows)}`);
   const out = JSON.parse(r.stdout) as { medians: Record<string, Summary>; runs: Record<string, Summary[]>; rate: number; requests: number };
   assert.deepEqual(Object.keys(out.medians), ['continuous', 'one-at-a-time']);
   assert.equal(out.rate, 0);

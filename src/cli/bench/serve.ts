@@ -126,6 +126,11 @@ function formatTable(medians: Record<string, Record<keyof LoadSummary, number>>,
     lines.push(`| ${name} | ${m.tokensPerS.toFixed(1)} | ${ratio}x | ${m.requestsPerS.toFixed(2)} | ${m.ttftP50Ms.toFixed(0)} | ${m.ttftP99Ms.toFixed(0)} | ${m.tpotP50Ms.toFixed(1)} | ${m.tpotP99Ms.toFixed(1)} | ${m.failed} | ${Number.isNaN(m.saturated) ? 'n/a' : `${(100 * m.saturated).toFixed(0)}%`} |`);
     if (m.saturated < 0.5) idle.push(name);
   }
+  const one = medians['one-at-a-time'];
+  if (base && one) {
+    const c = medians.continuous!;
+    lines.push(`continuous batching: ${(base / one.tokensPerS).toFixed(2)}x the tokens/s of one request at a time at ${r.clients} clients (TTFT p99 ${c.ttftP99Ms.toFixed(0)} against ${one.ttftP99Ms.toFixed(0)} ms)`);
+  }
   if (idle.length > 0) lines.push(`not saturated: ${idle.join(', ')} (fewer than half of the arrivals found all ${r.clients} clients busy): their tokens/s follows the arrival rate, not their capacity; raise --rate to compare capacities`);
   return `${lines.join('\n')}\n`;
 }
