@@ -22,7 +22,8 @@ export class ServerMetrics {
   readonly batchSize: Gauge;
   readonly stepTokens: Gauge;
   readonly kvBytes: Gauge;
-  private readonly expertActivations: Counter<'layer' | 'expert'>;
+  /** [layer][expert] the labelled activation counter, made once: the routing hook of every step allocates nothing */
+  private readonly expertActivations: ReturnType<Counter<'layer' | 'expert'>['labels']>[][];
   /** [layer][expert] tokens routed, since start */
   readonly activations: Float64Array[];
   tokensOut = 0;
@@ -44,7 +45,8 @@ export class ServerMetrics {
     this.batchSize = new Gauge({ name: 'moesaic_batch_size', help: 'sequences in the last step', registers });
     this.stepTokens = new Gauge({ name: 'moesaic_step_tokens', help: 'tokens (decode + prefill chunks) in the last step', registers });
     this.kvBytes = new Gauge({ name: 'moesaic_kv_cache_bytes', help: 'bytes of KV cache held by running sequences', registers });
-    this.expertActivations = new Counter({ name: 'moesaic_expert_activations_total', help: 'tokens routed to each expert', labelNames: ['layer', 'expert'], registers });
+    const activations = new Counter({ name: 'moesaic_expert_activations_total', help: 'tokens routed to each expert', labelNames: ['layer', 'expert'], registers });
+    this.expertActivations = Array.from({ length: numLayers }, (_, l) => Array.from({ length: numExperts }, (_, e) => activations.labels(String(l), String(e))));
     this.stepCounts = new Int32Array(numExperts);
     this.activations = Array.from({ length: numLayers }, () => new Float64Array(numExperts));
     if (cacheCounters) {
@@ -63,7 +65,7 @@ export class ServerMetrics {
     for (let e = 0; e < this.numExperts; e++) {
       if (counts[e] === 0) continue;
       row[e]! += counts[e]!;
-      this.expertActivations.inc({ layer: String(layer), expert: String(e) }, counts[e]!);
+      this.expertActivations[layer]![e]!.inc(counts[e]!);
     }
   }
 }

@@ -234,9 +234,13 @@ export class Scheduler<S extends ServedSequence> {
     this.hooks.beforeStep?.();
     const out = this.model.step(work, { observer: this.hooks.observer });
     for (const t of out) this.jobOf.get(t.seq)?.sink.token(t.id, t.text);
-    for (const j of [...this.running]) {
-      if (!j.seq!.done) continue;
-      remove(this.running, j);
+    for (let i = 0; i < this.running.length; ) {
+      const j = this.running[i]!;
+      if (!j.seq!.done) {
+        i++;
+        continue;
+      }
+      this.running.splice(i, 1);
       this.jobOf.delete(j.seq!);
       j.seq!.release();
       j.sink.finish(j.seq!.finishReason ?? 'stop');
