@@ -185,10 +185,31 @@ const int32_t* countsArg(const Args& info, size_t i, const char* op, const char*
   return p;
 }
 
-// A Float32Array element of a JS Array, with at least `need` elements.
-float* f32Element(const Args& info, Napi::Array arr, size_t i, const char* op, const char* name, size_t need) {
-  napi_value v;
-  napi_get_element(info.Env(), arr, static_cast<uint32_t>(i), &v);
+// Array elements are fetched with napi_get_element, which runs JavaScript (a getter). So an op that
+// takes arrays of arrays fetches every element first, and only then reads the counts and the views'
+// lengths and data pointers, from which nothing JavaScript can change them again before the kernels
+// run; and a getter calling back into the same op is refused (it would reuse this thread's buffers).
+class NoReentry {
+ public:
+  NoReentry(napi_env env, bool& busy, const char* op) : busy_(busy) {
+    if (busy_) throw Napi::Error::New(env, std::string(op) + ": called again from inside its own argument");
+    busy_ = true;
+  }
+  ~NoReentry() { busy_ = false; }
+
+ private:
+  bool& busy_;
+};
+
+void fetchElements(const Args& info, Napi::Array arr, size_t n, std::vector<napi_value>& out) {
+  if (out.size() < n) out.resize(n);
+  for (size_t i = 0; i < n; i++)
+    if (napi_get_element(info.Env(), arr, static_cast<uint32_t>(i), &out[i]) != napi_ok)
+      throw Napi::Error::New(info.Env());  // the getter's own exception, taken over and rethrown
+}
+
+// A Float32Array fetched from a JS Array (element i), with at least `need` elements.
+float* f32Element(const Args& info, napi_value v, size_t i, const char* op, const char* name, size_t need) {
   bool isTyped = false;
   napi_is_typedarray(info.Env(), v, &isTyped);
   napi_typedarray_type type = napi_int8_array;
@@ -233,16 +254,25 @@ Napi::Value Rope(const Args& info) {
 Napi::Value Attention(const Args& info) {
   const char* op = "attention";
   need(info, 10, op);
+  thread_local bool busy = false;
+  NoReentry guard(info.Env(), busy, op);
+  if (!info[2].IsArray() || !info[3].IsArray()) throw Napi::TypeError::New(info.Env(), "attention: kCaches and vCaches must be Arrays");
+  Napi::Array ks = info[2].As<Napi::Array>(), vs = info[3].As<Napi::Array>();
+  const size_t nk = ks.Length();
+  if (vs.Length() != nk) throw Napi::RangeError::New(info.Env(), "attention: one kCache and one vCache per sequence");
+  thread_local std::vector<napi_value> kv, vv;
+  fetchElements(info, ks, nk, kv);
+  fetchElements(info, vs, nk, vv);
+  // from here on no JavaScript runs
   ArrayView tv = arrayArg(info, 4, op, "tokens");
   const size_t n = tv.length;
+  if (n != nk) throw Napi::RangeError::New(info.Env(), "attention: one kCache and one vCache per sequence");
   const int32_t* tokens = countsArg(info, 4, op, "tokens", n);
   const int32_t* pos0 = countsArg(info, 5, op, "pos0", n);
   const size_t heads = sizeArg(info, 6, op, "heads"), kvHeads = sizeArg(info, 7, op, "kvHeads");
   const size_t headDim = sizeArg(info, 8, op, "headDim"), window = sizeArg(info, 9, op, "window");
   if (kvHeads == 0 || heads % kvHeads != 0) throw Napi::RangeError::New(info.Env(), "attention: heads must be a multiple of kvHeads");
-  if (!info[2].IsArray() || !info[3].IsArray()) throw Napi::TypeError::New(info.Env(), "attention: kCaches and vCaches must be Arrays");
-  Napi::Array ks = info[2].As<Napi::Array>(), vs = info[3].As<Napi::Array>();
-  if (ks.Length() != n || vs.Length() != n) throw Napi::RangeError::New(info.Env(), "attention: one kCache and one vCache per sequence");
+  if (headDim == 0) throw Napi::RangeError::New(info.Env(), "attention: headDim must be positive");
   size_t total = 0;
   for (size_t s = 0; s < n; s++) total += static_cast<size_t>(tokens[s]);
   float* out = f32Arg(info, 0, op, "out", prod(info, {total, heads, headDim}));
@@ -256,8 +286,8 @@ Napi::Value Attention(const Args& info) {
     AttentionArgs& a = seqs[s];
     a.out = out + row * heads * headDim;
     a.q = q + row * heads * headDim;
-    a.k = f32Element(info, ks, s, op, "kCaches", ctx);
-    a.v = f32Element(info, vs, s, op, "vCaches", ctx);
+    a.k = f32Element(info, kv[s], s, op, "kCaches", ctx);
+    a.v = f32Element(info, vv[s], s, op, "vCaches", ctx);
     a.tokens = t;
     a.pos0 = p;
     a.heads = heads;
@@ -355,6 +385,14 @@ Napi::Value SwiGlu(const Args& info) {
 Napi::Value ExpertsSwiGlu(const Args& info) {
   const char* op = "expertsSwiGlu";
   need(info, 8, op);
+  thread_local bool busy = false;
+  NoReentry guard(info.Env(), busy, op);
+  if (!info[3].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": weights must be an Array");
+  Napi::Array ws = info[3].As<Napi::Array>();
+  const size_t nw = ws.Length();
+  thread_local std::vector<napi_value> wv;
+  fetchElements(info, ws, nw, wv);
+  // from here on no JavaScript runs
   ExpertsArgs a{};
   a.precision = precisionArg(info, 8, op);
   a.wDtype = intArg(info, 5);
@@ -364,9 +402,7 @@ Napi::Value ExpertsSwiGlu(const Args& info) {
   if (starts.type != napi_int32_array || starts.length < 1) throw Napi::TypeError::New(info.Env(), std::string(op) + ": rowStarts must be a non-empty Int32Array");
   const int32_t* rs = static_cast<const int32_t*>(starts.data);
   a.count = starts.length - 1;
-  if (!info[3].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": weights must be an Array");
-  Napi::Array ws = info[3].As<Napi::Array>();
-  if (ws.Length() != 3 * a.count) throw Napi::RangeError::New(info.Env(), std::string(op) + ": weights must hold 3 per group");
+  if (nw != 3 * a.count) throw Napi::RangeError::New(info.Env(), std::string(op) + ": weights must hold 3 per group");
   if (rs[0] < 0) throw Napi::RangeError::New(info.Env(), std::string(op) + ": rowStarts must start at 0 or more");
   for (size_t g = 0; g < a.count; g++)
     if (rs[g + 1] < rs[g]) throw Napi::RangeError::New(info.Env(), std::string(op) + ": rowStarts must not decrease");
@@ -382,8 +418,7 @@ Napi::Value ExpertsSwiGlu(const Args& info) {
     ExpertGroup& e = groups[g];
     const void* w3[3];
     for (int m = 0; m < 3; m++) {
-      napi_value v;
-      napi_get_element(info.Env(), ws, static_cast<uint32_t>(3 * g + m), &v);
+      napi_value v = wv[3 * g + m];
       bool isTyped = false;
       napi_is_typedarray(info.Env(), v, &isTyped);
       if (!isTyped) throw Napi::TypeError::New(info.Env(), std::string(op) + ": weights[" + std::to_string(3 * g + m) + "] must be a TypedArray");
@@ -486,6 +521,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportFn<GetPoolStats>(env, exports, "poolStats");
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   exports.Set("allocHugePages", Napi::Function::New(env, AllocHugePages, "allocHugePages"));
+  exports.Set("releasePages", Napi::Function::New(env, ReleasePages, "releasePages"));
   InitExpertArena(env, exports);
   return exports;
 }

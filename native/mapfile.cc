@@ -64,7 +64,7 @@ Napi::Value AllocHugePages(const Napi::CallbackInfo& info) {
   // can be one huge page.
   constexpr size_t kHuge = size_t(2) << 20;
   const size_t mapped = length + kHuge;
-  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
     Napi::Error e = Napi::Error::New(env, std::string("allocHugePages: cannot map ") + std::to_string(length) + " bytes: " + strerror(errno));
     e.Set("code", Napi::String::New(env, "E_IO"));
@@ -75,6 +75,18 @@ Napi::Value AllocHugePages(const Napi::CallbackInfo& info) {
   madvise(start, length, MADV_HUGEPAGE);  // advice only: without transparent huge pages this is plain memory
 #endif
   return Napi::ArrayBuffer::New(env, start, length, [raw, mapped](Napi::Env, void*) { munmap(raw, mapped); });
+}
+
+Napi::Value ReleasePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "releasePages: expected a TypedArray");
+  Napi::TypedArray a = info[0].As<Napi::TypedArray>();
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(static_cast<char*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+  const uintptr_t end = begin + a.ByteLength();
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) & ~(page - 1), last = end & ~(page - 1);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  return env.Undefined();
 }
 
 }  // namespace moesaic

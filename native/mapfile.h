@@ -16,4 +16,10 @@ Napi::Value MapFile(const Napi::CallbackInfo& info);
 // prefetchers. The finalizer unmaps. E_IO when the memory cannot be mapped.
 Napi::Value AllocHugePages(const Napi::CallbackInfo& info);
 
+// releasePages(view): drops the whole pages inside a view of a mapFile buffer from this process
+// (MADV_DONTNEED). For a private file mapping never written, a later read faults the page back in
+// from the file, so nothing is lost; the loader calls it on each weight it has copied, so a load with
+// --hugepages does not hold the model twice. Never call it on anonymous memory: that zeroes it.
+Napi::Value ReleasePages(const Napi::CallbackInfo& info);
+
 }  // namespace moesaic

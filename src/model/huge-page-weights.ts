@@ -13,9 +13,11 @@ import type { Weight } from '../tensor/weight.js';
  *
  * Each distinct data array is copied once (tied embeddings stay tied), at 64-byte alignment. The
  * copy costs a pass over the weights at load and memory that is no longer the page cache's to evict,
- * so the loader copies only a model that fits in half of the available memory.
+ * so the loader copies only a model that fits in half of the available memory, and hands each copied
+ * source to `copied`, which drops its pages from the process (the mapping would otherwise stay resident
+ * until garbage collection and a load would hold the model twice).
  */
-export function copyToHugePages<T extends object>(weights: T, alloc: (bytes: number) => ArrayBuffer): T {
+export function copyToHugePages<T extends object>(weights: T, alloc: (bytes: number) => ArrayBuffer, copied: (source: Weight['data']) => void = () => {}): T {
   const arrays = new Set<Weight['data']>();
   visitWeights(weights, (w) => arrays.add(w.data));
   let bytes = 0;
@@ -28,6 +30,7 @@ export function copyToHugePages<T extends object>(weights: T, alloc: (bytes: num
     const copy = new (a.constructor as Float32ArrayConstructor | Uint16ArrayConstructor | Uint8ArrayConstructor)(buffer, offset, a.length);
     copy.set(a as never);
     copies.set(a, copy);
+    copied(a);
     offset += a.byteLength;
   }
   return mapWeights(weights, (w) => ({ ...w, data: copies.get(w.data)! }));

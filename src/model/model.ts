@@ -18,7 +18,7 @@ import { quantizeStore } from './gguf/quantize-store.js';
 import { Transformer } from './transformer.js';
 import { copyToHugePages, weightBytes } from './huge-page-weights.js';
 import { availableMemoryBytes } from '../util/available-memory.js';
-import { allocHugePages } from '../tensor/cpu-backend.js';
+import { allocHugePages, releasePages } from '../tensor/cpu-backend.js';
 import { EpRuntime, checkParallelOptions, defaultRankThreads, worldIfParallel } from '../parallel/ep-runtime.js';
 import type { ExpertCache } from '../memory/expert-cache-setup.js';
 import { expertCacheFor } from '../memory/expert-cache-setup.js';
@@ -94,7 +94,7 @@ export class Model {
     // An expert cache streams experts from the file and a rank reads only its own experts: both keep
     // the mapping. Otherwise the weights move into huge pages unless asked not to.
     const cached = opts.expertCache !== undefined || opts.expertCacheSlots !== undefined;
-    const weights = opts.hugepages === 'on' && opts.backend === 'cpu' && !comm && !cached && fitsInMemory(mapped) ? copyToHugePages(mapped, allocHugePages) : mapped;
+    const weights = opts.hugepages === 'on' && opts.backend === 'cpu' && !comm && !cached && fitsInMemory(mapped) ? copyToHugePages(mapped, allocHugePages, (a) => files.pathOf(a.buffer) !== undefined && releasePages(a)) : mapped;
     const exact = routerForConfig(config, opts.router);
     const router = opts.lynx === 'on' ? lynxRouter(exact, { threshold: opts.lynxThreshold ?? LYNX_DEFAULTS.threshold }) : exact;
     const policy = dispatchPolicy(opts.gating, { capacityFactor: opts.capacityFactor, blockSize: opts.blockSize });

@@ -174,6 +174,7 @@ export const cpuBackend: Backend = {
     if (kvHeads === 0 || heads % kvHeads !== 0) {
       fail('E_BAD_INPUT', `attention: heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);
     }
+    if (headDim === 0) fail('E_BAD_INPUT', 'attention: headDim must be positive');
     const { tokens, pos0, total } = seqCounts('attention', seqs);
     const qLen = total * heads * headDim;
     checkArray('attention', 'q', q, qLen);
@@ -283,18 +284,23 @@ export function setIsa(name: IsaName): void {
   }
 }
 
-/**
- * Memory-map a whole file read-only-in-effect (MAP_PRIVATE: a stray write is copy-on-write and never
- * reaches the file) as an ArrayBuffer, unmapped when the buffer is garbage-collected. Weights are
- * typed views into it, so loading a model copies nothing. An empty file gives an empty buffer.
- */
 /** Zeroed memory of `bytes` at a 2 MiB boundary, advised to be backed by transparent huge pages (an ordinary buffer where they are off). */
 export function allocHugePages(bytes: number): ArrayBuffer {
   try {
     return nativeAddon().allocHugePages(bytes);
   } catch (e) {
-    fail('E_IO', `cannot allocate ${bytes} bytes for the weights: ${e instanceof Error ? e.message : String(e)}`);
+    fail('E_IO', `cannot allocate ${bytes} bytes to copy the weights into (--hugepages off keeps them memory-mapped): ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/**
+ * Memory-map a whole file read-only-in-effect (MAP_PRIVATE: a stray write is copy-on-write and never
+ * reaches the file) as an ArrayBuffer, unmapped when the buffer is garbage-collected. Weights are
+ * typed views into it, so loading a model copies nothing. An empty file gives an empty buffer.
+ */
+/** Drops the pages of a view into a mapFile buffer from this process (re-read from the file if touched again). Only for mapped files. */
+export function releasePages(view: ArrayBufferView): void {
+  nativeAddon().releasePages(view);
 }
 
 export function mapFile(path: string): ArrayBuffer {

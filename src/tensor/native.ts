@@ -95,6 +95,8 @@ export interface NativeAddon {
   mapFile(path: string): ArrayBuffer;
   /** zeroed anonymous memory at a 2 MiB boundary, advised to be backed by transparent huge pages */
   allocHugePages(bytes: number): ArrayBuffer;
+  /** MADV_DONTNEED on the whole pages inside a view of a mapFile buffer (never anonymous memory) */
+  releasePages(view: ArrayBufferView): void;
   /** The expert store's slot arena and I/O threads (native/expert-io.h; wrapped by src/memory/expert-store.ts). */
   ExpertArena: new (slotBytes: number, slots: number, ioThreads: number) => NativeExpertArena;
   /** posix_fadvise(DONTNEED) over a whole file: its clean, unmapped pages leave the page cache. */

@@ -559,4 +559,21 @@ test('bad arguments are refused before the native call', () => {
   assert.throws(() => addon.attention(new Float32Array(8), new Float32Array(8), [new Float32Array(8)], [new Float32Array(8)], Int32Array.of(1, 1), Int32Array.of(0, 0), 2, 2, 4, 0), RangeError);
   assert.throws(() => addon.rope(new Float32Array(8), Int32Array.of(3), Int32Array.of(0), 1, 4, 10000), RangeError);
   assert.throws(() => addon.siluMul(new Float32Array(4), new Float32Array(4), new Float32Array(4), -1), RangeError);
+  // an element getter runs JavaScript in the middle of the call: counts it changes are read afterwards
+  // (so the length checks see them), and calling the op again from inside it is refused
+  const tokens = Int32Array.of(1, 1);
+  const k0 = new Float32Array(8);
+  const sneaky = [k0, k0];
+  Object.defineProperty(sneaky, 0, { get: () => ((tokens[1] = 50), k0) });
+  assert.throws(() => addon.attention(new Float32Array(16), new Float32Array(16), sneaky, [k0, k0], tokens, Int32Array.of(0, 0), 2, 2, 4, 0), RangeError);
+  const reentrant = [k0];
+  Object.defineProperty(reentrant, 0, { get: () => (addon.attention(new Float32Array(8), new Float32Array(8), [k0], [k0], Int32Array.of(1), Int32Array.of(0), 2, 2, 4, 0), k0) });
+  assert.throws(() => addon.attention(new Float32Array(8), new Float32Array(8), reentrant, [k0], Int32Array.of(1), Int32Array.of(0), 2, 2, 4, 0), /called again/);
+  const starts = Int32Array.of(0, 1);
+  const w16 = new Uint16Array(8);
+  const ws = [w16, w16, w16];
+  Object.defineProperty(ws, 0, { get: () => ((starts[1] = 1000), w16) });
+  assert.throws(() => addon.expertsSwiGlu(new Float32Array(2), new Float32Array(2), new Float32Array(4), ws, starts, 1, 2, 4), RangeError);
+  assert.throws(() => cpuBackend.attention(new Float32Array(8), new Float32Array(8), [{ kCache: k0, vCache: k0, tokens: 1, pos0: 2 ** 30 }], 2, 2, 0, 0), { code: 'E_BAD_INPUT' });
+
 });
