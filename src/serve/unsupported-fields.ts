@@ -31,6 +31,11 @@ const FIELDS: readonly UnsupportedField[] = [
   { field: 'presence_penalty', neutral: nullOr(0), what: 'sampling penalties are not implemented' },
   { field: 'frequency_penalty', neutral: nullOr(0), what: 'sampling penalties are not implemented' },
   { field: 'repetition_penalty', neutral: nullOr(1), what: 'sampling penalties are not implemented' },
+  // vLLM's sampling extras
+  { field: 'top_k', neutral: nullOr(0, -1), what: 'top-k sampling is not exposed by this server' },
+  { field: 'min_p', neutral: nullOr(0), what: 'min-p sampling is not implemented' },
+  { field: 'min_tokens', neutral: nullOr(0), what: 'a minimum length is not implemented' },
+  { field: 'stop_token_ids', neutral: emptyArray, what: 'stop token ids are not implemented (use stop strings)' },
   { field: 'logit_bias', neutral: emptyObject, what: 'logit bias is not implemented' },
   { field: 'tools', neutral: emptyArray, what: 'tool calling is not supported' },
   { field: 'functions', neutral: emptyArray, what: 'function calling is not supported' },
