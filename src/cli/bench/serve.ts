@@ -5,7 +5,9 @@ import { medianRecord } from '../../bench/stats.js';
 import type { LoadSummary } from '../../bench/serve-load.js';
 import { planLoad, runLoad, summarize } from '../../bench/serve-load.js';
 import { loadModel } from '../../model/model.js';
+import { addRunOptions } from '../../options/run-options.js';
 import { createServer } from '../../serve/server.js';
+import type { MatmulPrecision } from '../../tensor/matmul-precision.js';
 import type { Server } from '../../serve/server.js';
 import { DEFAULT_MAX_STEP_TOKENS } from '../../serve/scheduler.js';
 import { floatArg, intArg, sizeArg } from '../parse.js';
@@ -41,6 +43,8 @@ interface ServeBenchCli {
   lynxThreshold?: number;
   seed: number;
   json?: boolean;
+  matmulPrecision: MatmulPrecision;
+  hugepages: 'on' | 'off';
 }
 
 /**
@@ -50,8 +54,7 @@ interface ServeBenchCli {
  * machine noise hits them alike, and medians are reported with ratios to continuous batching.
  */
 export function register(bench: Command): void {
-  bench
-    .command('serve')
+  addRunOptions(bench.command('serve'), { keys: ['matmulPrecision', 'hugepages'] })
     .description('serving throughput and TTFT/TPOT p50/p99 under Poisson arrivals: continuous batching vs one-at-a-time, dynamic vs static gating, Lynx on vs off')
     .requiredOption('--model <path>', 'Hugging Face checkpoint folder or .gguf file')
     .option('--clients <n>', 'concurrent clients (and the max batch of batching configurations)', intArg('--clients', 1, 1024), 16)
@@ -74,7 +77,7 @@ export function register(bench: Command): void {
       const servers: { config: ServeConfig; server: Server; url: string }[] = [];
       try {
         for (const config of configs) {
-          const model = await loadModel(o.model, { threads: o.threads, gating: config.gating, lynx: config.lynx, lynxThreshold: config.lynx === 'on' ? o.lynxThreshold : undefined });
+          const model = await loadModel(o.model, { threads: o.threads, gating: config.gating, lynx: config.lynx, lynxThreshold: config.lynx === 'on' ? o.lynxThreshold : undefined, matmulPrecision: o.matmulPrecision, hugepages: o.hugepages });
           const longest = Math.max(...o.promptLengths) + o.maxTokens;
           if (longest > model.config.maxPositions) fail('E_BAD_OPTION', `prompt length + --max-tokens (${longest}) exceeds the model's context of ${model.config.maxPositions}`);
           const server = createServer(model, { maxBatch: config.batching ? o.clients : 1, maxStepTokens: o.maxStepTokens, kvMemory: o.kvMemory, maxQueue: 1 << 20, modelName: 'bench' });
@@ -100,6 +103,7 @@ export function register(bench: Command): void {
           rate: o.rate,
           requests: o.requests,
           maxTokens: o.maxTokens,
+          matmulPrecision: o.matmulPrecision,
           promptLengths: o.promptLengths,
           reps: o.reps,
           loadavg: loadavg()[0],
@@ -113,10 +117,10 @@ export function register(bench: Command): void {
     });
 }
 
-function formatTable(medians: Record<string, Record<keyof LoadSummary, number>>, r: { clients: number; rate: number; requests: number; maxTokens: number; promptLengths: number[]; reps: number; loadavg?: number }): string {
+function formatTable(medians: Record<string, Record<keyof LoadSummary, number>>, r: { clients: number; rate: number; requests: number; maxTokens: number; matmulPrecision: string; promptLengths: number[]; reps: number; loadavg?: number }): string {
   const base = medians.continuous?.tokensPerS;
   const lines = [
-    `bench serve: ${r.requests} requests, ${r.clients} clients, Poisson ${r.rate} req/s, prompts ${r.promptLengths.join('/')} tokens, ${r.maxTokens} tokens each; medians of ${r.reps} (load ${r.loadavg?.toFixed(1)})`,
+    `bench serve: ${r.requests} requests, ${r.clients} clients, Poisson ${r.rate} req/s, prompts ${r.promptLengths.join('/')} tokens, ${r.maxTokens} tokens each, matmul precision ${r.matmulPrecision}; medians of ${r.reps} (load ${r.loadavg?.toFixed(1)})`,
     '| configuration | tokens/s | vs continuous | requests/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | failed | arrivals queued |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
