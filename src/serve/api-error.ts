@@ -42,8 +42,14 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
  */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const e = err as { code?: string; statusCode?: number; message?: string; validation?: { instancePath: string; keyword?: string; message?: string; params?: Record<string, unknown> }[] };
+  const e = err as { code?: string; statusCode?: number; message?: string; validation?: { instancePath: string; keyword?: string; message?: string; params?: Record<string, unknown>; parentSchema?: { description?: string } }[] };
   if (e.validation && e.validation.length > 0) {
+    // a value of none of a field's forms fails every branch on its type: name the forms instead
+    const forms = e.validation.find((x) => x.keyword === 'anyOf' && x.parentSchema?.description);
+    if (forms && e.validation.every((x) => x.keyword === 'type' || x.keyword === 'anyOf')) {
+      const field = forms.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      return new ApiError(400, `invalid request: ${field} must be ${forms.parentSchema!.description}`, 'invalid_value', field || null);
+    }
     // a field with alternatives (stop: a string or up to 4) fails every branch: name the branch whose
     // type matched (its limit) rather than the first branch's type
     const v = e.validation.find((x) => x.keyword !== 'type' && x.keyword !== 'anyOf') ?? e.validation[0]!;

@@ -19,7 +19,8 @@ export function buildApp(ctx: ServeContext): FastifyInstance {
     logger: false,
     bodyLimit: BODY_LIMIT,
     // strict types: "5" is not a number, unknown fields are kept (and ignored), not silently coerced
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    // verbose: a failed anyOf carries its schema, whose description names the accepted forms
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, verbose: true } },
   });
 
   app.addHook('onRequest', async (req, reply) => {

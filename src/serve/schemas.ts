@@ -33,6 +33,7 @@ export const completionBody = {
     ...sampling,
     /** a string, token ids, or a list of one of either (src/serve/prompt-input.ts) */
     prompt: {
+      description: 'a string, an array of token ids (integers >= 0), or a list of one string or of one array of token ids',
       anyOf: [
         { type: 'string', minLength: 1 },
         { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 },

@@ -129,7 +129,8 @@ describe('prompt forms', () => {
     ['three lists of ids', [[1, 2], [3], [4]], /prompt holds 3 prompts/],
     ['an empty list', [], /prompt/],
     ['a list of one empty list', [[]], /prompt/],
-    ['a mixed list', ['a', 5], /prompt/],
+    ['a mixed list', ['a', 5], /^invalid request: prompt must be a string, an array of token ids \(integers >= 0\), or a list of one string or of one array of token ids$/],
+    ['a number', 5, /^invalid request: prompt must be a string, an array of token ids/],
     ['a list of one empty string', [''], /prompt/],
   ];
   for (const [name, prompt, match] of bad) {
