@@ -18,8 +18,7 @@ import type { Weight } from '../tensor/weight.js';
  * until garbage collection and a load would hold the model twice).
  */
 export function copyToHugePages<T extends object>(weights: T, alloc: (bytes: number) => ArrayBuffer, copied: (source: Weight['data']) => void = () => {}): T {
-  const arrays = new Set<Weight['data']>();
-  visitWeights(weights, (w) => arrays.add(w.data));
+  const arrays = distinctArrays(weights);
   let bytes = 0;
   for (const a of arrays) bytes = align(bytes) + a.byteLength;
   const buffer = alloc(align(bytes));
@@ -40,11 +39,16 @@ const align = (n: number): number => Math.ceil(n / 64) * 64;
 
 /** Bytes of the distinct weight arrays in `weights` (what copyToHugePages would copy, before alignment). */
 export function weightBytes(weights: object): number {
+  let bytes = 0;
+  for (const a of distinctArrays(weights)) bytes += a.byteLength;
+  return bytes;
+}
+
+/** Each weight's data array once, in the order the structure lists them (shared arrays: tied weights). */
+function distinctArrays(weights: object): Set<Weight['data']> {
   const arrays = new Set<Weight['data']>();
   visitWeights(weights, (w) => arrays.add(w.data));
-  let bytes = 0;
-  for (const a of arrays) bytes += a.byteLength;
-  return bytes;
+  return arrays;
 }
 
 function isWeight(v: unknown): v is Weight {
