@@ -13,19 +13,25 @@ export interface Buffers {
  * the pool underneath may round capacities up, which is the pool's business, not the policy's.
  */
 export class MeteredBuffers implements Buffers {
-  private readonly lengths = new Map<string, number>();
+  // parallel lists, not a Map: a layer asks for a handful of names, and one of these is made per layer
+  private readonly names: string[] = [];
+  private readonly lengths: number[] = [];
 
   constructor(private readonly inner: Buffers) {}
 
   get(name: string, length: number): Float32Array {
-    if ((this.lengths.get(name) ?? -1) < length) this.lengths.set(name, length);
+    const i = this.names.indexOf(name);
+    if (i < 0) {
+      this.names.push(name);
+      this.lengths.push(length);
+    } else if (this.lengths[i]! < length) this.lengths[i] = length;
     return this.inner.get(name, length);
   }
 
   /** f32 bytes requested so far */
   get bytes(): number {
     let n = 0;
-    for (const l of this.lengths.values()) n += l * 4;
+    for (const l of this.lengths) n += l * 4;
     return n;
   }
 }

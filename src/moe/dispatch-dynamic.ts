@@ -1,22 +1,33 @@
 import type { DispatchPlan, DispatchPolicy, ExpertJob, ExpertRows, LayerShape } from './dispatch.js';
-import { buildPlan, expertCounts, groupedBytes } from './dispatch.js';
-import { gatherPrepare, timed } from './dispatch-exec.js';
+import { expertCounts, groupedBytes, planFromSlots } from './dispatch.js';
+import { combineTokenOrder } from './combine.js';
+import { gatherPrepare, rowBufferNames } from './dispatch-exec.js';
 import type { Routing } from './routing.js';
 
+const ROWS = rowBufferNames('moe');
+
 /**
- * Each expert's assignments in token order, exactly: a stable counting sort by expert id, O(T·k + E),
- * which is what the paper's argsort amounts to when keys are small integers. Shared by the dropless
- * policies that differ only in how they pad or run the groups.
+ * The assignments sorted by expert id, stably (each expert's in token order): a counting sort,
+ * O(T·k + E), which is what the paper's argsort amounts to when keys are small integers. Expert e's
+ * assignments are sorted[offsets[e] .. offsets[e+1]); empty routing slots (-1) are left out.
  */
-export function exactGroups(routing: Routing, E: number): { counts: Int32Array; groups: Int32Array[] } {
+export function exactOrder(routing: Routing, E: number): { counts: Int32Array; offsets: Int32Array; sorted: Int32Array } {
   const counts = expertCounts(routing, E);
   const offsets = new Int32Array(E + 1);
   for (let e = 0; e < E; e++) offsets[e + 1] = offsets[e]! + counts[e]!;
   const cursor = offsets.slice(0, E);
   const sorted = new Int32Array(offsets[E]!); // [assignments] sorted by expert: the dispatch permutation
-  routing.experts.forEach((e, a) => {
+  const experts = routing.experts;
+  for (let a = 0; a < experts.length; a++) {
+    const e = experts[a]!;
     if (e >= 0) sorted[cursor[e]!++] = a;
-  });
+  }
+  return { counts, offsets, sorted };
+}
+
+/** exactOrder as one list per expert, for the policies that pad or split the groups (tutel, megablocks, fastmoe). */
+export function exactGroups(routing: Routing, E: number): { counts: Int32Array; groups: Int32Array[] } {
+  const { counts, offsets, sorted } = exactOrder(routing, E);
   const groups = Array.from({ length: E }, (_, e) => sorted.subarray(offsets[e]!, offsets[e + 1]!));
   return { counts, groups };
 }
@@ -31,24 +42,14 @@ export const dynamicDispatch: DispatchPolicy = {
   name: 'dynamic',
   dropless: true,
   plan(routing: Routing, shape: LayerShape): DispatchPlan {
-    const { counts, groups } = exactGroups(routing, shape.experts);
-    return buildPlan(routing, shape, counts, groups, 0, (rows, largest) => groupedBytes(rows, largest, shape));
+    // the sorted permutation is the slot layout itself: no padding, no per-expert lists
+    const { counts, offsets, sorted } = exactOrder(routing, shape.experts);
+    return planFromSlots(routing, shape, counts, offsets, sorted, 0, (rows, largest) => groupedBytes(rows, largest, shape));
   },
-  prepare: (job, from, to) => gatherPrepare(job, from, to, 'moe'),
+  prepare: (job, from, to) => gatherPrepare(job, from, to, ROWS),
   finalize(job: ExpertJob, rows: ExpertRows): void {
-    const { plan, hidden: H, routing, out, times } = job;
-    const ys = rows.ys;
-    timed(times, 'combine', () => {
-      const k = routing.k;
-      for (let t = 0; t < job.tokens; t++) {
-        const o = t * H;
-        for (let j = 0; j < k; j++) {
-          const s = plan.slotOf[t * k + j]!;
-          if (s < 0) continue;
-          const w = routing.weights[t * k + j]!;
-          for (let i = 0; i < H; i++) out[o + i]! += w * ys[s * H + i]!;
-        }
-      }
-    });
+    const t0 = performance.now();
+    combineTokenOrder(job.out, rows.ys, job.routing, job.plan, job.tokens, job.hidden);
+    job.times.combine += performance.now() - t0;
   },
 };

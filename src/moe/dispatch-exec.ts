@@ -1,4 +1,5 @@
-import type { DispatchPlan, ExpertJob, ExpertRows, ModuleTimes } from './dispatch.js';
+import { addRow } from './combine.js';
+import type { ExpertJob, ExpertRows, ModuleTimes } from './dispatch.js';
 import { chunkOffsets } from './dispatch.js';
 
 /**
@@ -22,12 +23,13 @@ export const tokenOf = (a: number, k: number): number => (a / k) | 0;
  * MegaBlocks', dynamic gating's reorder by the permutation, O(rows · hidden)); padding rows are zeros.
  */
 export function gatherSlots(dst: Float32Array, job: ExpertJob, from: number, to: number): void {
-  const { x, hidden: H, plan } = job;
+  const { x, hidden: H, plan, tokens } = job;
   const k = job.routing.k;
   for (let s = from; s < to; s++) {
     const a = plan.slots[s]!;
     const d = (s - from) * H;
     if (a < 0) dst.fill(0, d, d + H);
+    else if (tokens === 1) dst.set(x, d); // x is the one token's row: no view to make (a decode step)
     else {
       const t = tokenOf(a, k);
       dst.set(x.subarray(t * H, t * H + H), d);
@@ -35,16 +37,28 @@ export function gatherSlots(dst: Float32Array, job: ExpertJob, from: number, to:
   }
 }
 
+/** The names of a policy's gathered input and expert output buffers, made once (not per layer and step). */
+export interface RowBufferNames {
+  readonly in: string;
+  readonly out: string;
+}
+
+export function rowBufferNames(tag: string): RowBufferNames {
+  return { in: `${tag}.in`, out: `${tag}.out` };
+}
+
 /**
- * Prepare by gathering: slots [from, to) into buffers `tag.in` / `tag.out` [to - from, hidden] in
+ * Prepare by gathering: slots [from, to) into buffers `names.in` / `names.out` [to - from, hidden] in
  * expert order. Shared by every index-based policy (dynamic, tutel, megablocks, fastmoe).
  */
-export function gatherPrepare(job: ExpertJob, from: number, to: number, tag: string): ExpertRows {
+export function gatherPrepare(job: ExpertJob, from: number, to: number, names: RowBufferNames): ExpertRows {
   const H = job.hidden;
   const n = to - from;
-  const xs = job.buffers.get(`${tag}.in`, n * H); // [n, H] tokens in expert order
-  timed(job.times, 'order', () => gatherSlots(xs, job, from, to));
-  const ys = job.buffers.get(`${tag}.out`, n * H); // [n, H]
+  const xs = job.buffers.get(names.in, n * H); // [n, H] tokens in expert order
+  const t0 = performance.now();
+  gatherSlots(xs, job, from, to);
+  job.times.order += performance.now() - t0;
+  const ys = job.buffers.get(names.out, n * H); // [n, H]
   return { xs, ys, offsets: chunkOffsets(job.plan, from, to), rows: n, hidden: H };
 }
 
@@ -54,20 +68,13 @@ export function scatterSlots(job: ExpertJob, ys: Float32Array, from: number, to:
   const k = routing.k;
   for (let s = from; s < to; s++) {
     const a = plan.slots[s]!;
-    if (a < 0) continue;
-    const w = routing.weights[a]!;
-    const o = tokenOf(a, k) * H;
-    const y = (s - from) * H;
-    for (let i = 0; i < H; i++) out[o + i]! += w * ys[y + i]!;
+    if (a >= 0) addRow(out, tokenOf(a, k) * H, ys, (s - from) * H, routing.weights[a]!, H);
   }
 }
 
 /** Finalize by scatter-add, timed as combine (tutel, megablocks, fastmoe). */
 export function scatterFinalize(job: ExpertJob, rows: ExpertRows, from: number, to: number): void {
-  timed(job.times, 'combine', () => scatterSlots(job, rows.ys, from, to));
-}
-
-/** Every slot of the plan in one chunk. */
-export function allSlots(plan: DispatchPlan): readonly (readonly [number, number])[] {
-  return [[0, plan.offsets[plan.numExperts]!]];
+  const t0 = performance.now();
+  scatterSlots(job, rows.ys, from, to);
+  job.times.combine += performance.now() - t0;
 }

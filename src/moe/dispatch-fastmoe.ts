@@ -1,8 +1,10 @@
 import type { DispatchPlan, DispatchPolicy, LayerShape } from './dispatch.js';
 import { buildPlan, groupedBytes } from './dispatch.js';
-import { gatherPrepare, scatterFinalize } from './dispatch-exec.js';
+import { gatherPrepare, rowBufferNames, scatterFinalize } from './dispatch-exec.js';
 import { exactGroups } from './dispatch-dynamic.js';
 import type { Routing } from './routing.js';
+
+const ROWS = rowBufferNames('moe.fastmoe');
 
 /**
  * FastMoE (He et al., arXiv 2103.13262) as the paper's baseline: no capacity; a loop over experts,
@@ -23,6 +25,6 @@ export const fastmoeDispatch: DispatchPolicy = {
     for (let e = 0; e < plan.numExperts; e++) if (plan.offsets[e + 1]! > plan.offsets[e]!) chunks.push([plan.offsets[e]!, plan.offsets[e + 1]!]);
     return chunks;
   },
-  prepare: (job, from, to) => gatherPrepare(job, from, to, 'moe.fastmoe'),
+  prepare: (job, from, to) => gatherPrepare(job, from, to, ROWS),
   finalize: scatterFinalize,
 };

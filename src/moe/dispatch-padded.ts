@@ -1,5 +1,7 @@
 import type { DispatchPolicy } from './dispatch.js';
-import { gatherPrepare, scatterFinalize } from './dispatch-exec.js';
+import { gatherPrepare, rowBufferNames, scatterFinalize } from './dispatch-exec.js';
+
+const ROWS = rowBufferNames('moe');
 
 /**
  * Prepare and Finalize shared by the padded index-based layouts (tutel, megablocks): gather every slot
@@ -7,6 +9,6 @@ import { gatherPrepare, scatterFinalize } from './dispatch-exec.js';
  * scatter-add the real rows back to their tokens.
  */
 export const paddedStages: Pick<DispatchPolicy, 'prepare' | 'finalize'> = {
-  prepare: (job, from, to) => gatherPrepare(job, from, to, 'moe'),
+  prepare: (job, from, to) => gatherPrepare(job, from, to, ROWS),
   finalize: scatterFinalize,
 };

@@ -123,7 +123,8 @@ export function chunkOffsets(plan: DispatchPlan, from: number, to: number): Int3
 /** Exact per-expert counts (the `bincount` of dynamic gating); empty routing slots (-1) are skipped. */
 export function expertCounts(routing: Routing, numExperts: number): Int32Array {
   const counts = new Int32Array(numExperts);
-  for (const e of routing.experts) if (e >= 0) counts[e]!++;
+  const experts = routing.experts;
+  for (let a = 0; a < experts.length; a++) if (experts[a]! >= 0) counts[experts[a]!]!++;
   return counts;
 }
 
@@ -166,27 +167,41 @@ export function buildPlan(
 ): DispatchPlan {
   const E = shape.experts;
   const offsets = new Int32Array(E + 1);
+  for (let e = 0; e < E; e++) offsets[e + 1] = offsets[e]! + groups[e]!.length;
+  const slots = new Int32Array(offsets[E]!);
+  for (let e = 0; e < E; e++) slots.set(groups[e]!, offsets[e]!);
+  return planFromSlots(routing, shape, counts, offsets, slots, capacity, extraBytes);
+}
+
+/**
+ * A plan from its slot layout (expert e owns slots [offsets[e], offsets[e+1]) of `slots`): fills slotOf,
+ * the drop and padding counts and the activation bytes. Policies whose layout comes out of one sort
+ * (dynamic) hand it over as it is, without per-expert lists.
+ */
+export function planFromSlots(
+  routing: Routing,
+  shape: LayerShape,
+  counts: Int32Array,
+  offsets: Int32Array, // [experts + 1]
+  slots: Int32Array, // [offsets[experts]] assignment index per slot, -1 = padding
+  capacity: number,
+  extraBytes: (rows: number, largestGroup: number) => number,
+): DispatchPlan {
+  const E = shape.experts;
   let largest = 0;
-  for (let e = 0; e < E; e++) {
-    offsets[e + 1] = offsets[e]! + groups[e]!.length;
-    largest = Math.max(largest, groups[e]!.length);
-  }
+  for (let e = 0; e < E; e++) largest = Math.max(largest, offsets[e + 1]! - offsets[e]!);
   const rows = offsets[E]!;
-  const slots = new Int32Array(rows);
   const slotOf = new Int32Array(routing.experts.length).fill(-1);
   let placed = 0;
-  for (let e = 0; e < E; e++) {
-    slots.set(groups[e]!, offsets[e]!);
-    for (let s = offsets[e]!; s < offsets[e + 1]!; s++) {
-      const a = slots[s]!;
-      if (a >= 0) {
-        slotOf[a] = s;
-        placed++;
-      }
+  for (let s = 0; s < rows; s++) {
+    const a = slots[s]!;
+    if (a >= 0) {
+      slotOf[a] = s;
+      placed++;
     }
   }
   let real = 0;
-  for (const c of counts) real += c;
+  for (let e = 0; e < E; e++) real += counts[e]!;
   return {
     numExperts: E,
     offsets,

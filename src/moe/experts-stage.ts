@@ -20,16 +20,14 @@ import type { SwiGluWeights } from './swiglu.js';
 export function runExperts(provider: ExpertProvider, layer: number, rows: ExpertRows, backend: Backend, buffers: Buffers): void {
   const { offsets, xs, ys } = rows;
   const H = rows.hidden;
-  const pending: number[] = [];
+  const E = offsets.length - 1;
   let largest = 0;
-  for (let e = 0; e + 1 < offsets.length; e++) {
-    const n = offsets[e + 1]! - offsets[e]!;
-    if (n > 0) pending.push(e);
-    largest = Math.max(largest, n);
-  }
-  if (pending.length === 0) return;
+  for (let e = 0; e < E; e++) largest = Math.max(largest, offsets[e + 1]! - offsets[e]!);
+  if (largest === 0) return;
   const limit = actRows(rows.rows, largest);
-  if (!provider.next) return runGrouped(provider, layer, rows, pending, limit, backend, buffers);
+  if (!provider.next) return runGrouped(provider, layer, rows, limit, backend, buffers);
+  const pending: number[] = [];
+  for (let e = 0; e < E; e++) if (offsets[e + 1]! > offsets[e]!) pending.push(e);
   while (pending.length > 0) {
     const e = provider.next(layer, pending);
     const at = pending.indexOf(e);
@@ -49,35 +47,56 @@ export function runExperts(provider: ExpertProvider, layer: number, rows: Expert
   }
 }
 
-/** `pending` (ascending, so their rows are contiguous) in calls of at most `limit` rows. */
-function runGrouped(provider: ExpertProvider, layer: number, rows: ExpertRows, pending: readonly number[], limit: number, backend: Backend, buffers: Buffers): void {
+/**
+ * The experts with rows, ascending (so their rows are contiguous), in calls of at most `limit` rows:
+ * each call takes experts [first, end) while their rows fit (an expert larger than `limit` goes alone).
+ */
+function runGrouped(provider: ExpertProvider, layer: number, rows: ExpertRows, limit: number, backend: Backend, buffers: Buffers): void {
   const { offsets } = rows;
-  let from = 0;
-  while (from < pending.length) {
-    let to = from + 1;
-    while (to < pending.length && offsets[pending[to]! + 1]! - offsets[pending[from]!]! <= limit) to++;
-    runCall(provider, layer, rows, pending.slice(from, to), limit, backend, buffers);
-    from = to;
+  const E = offsets.length - 1;
+  let first = 0;
+  for (;;) {
+    while (first < E && offsets[first + 1] === offsets[first]) first++;
+    if (first === E) return;
+    let end = first + 1;
+    while (end < E && offsets[end + 1]! - offsets[first]! <= limit) end++;
+    runCall(provider, layer, rows, first, end, limit, backend, buffers);
+    first = end;
   }
 }
 
-function runCall(provider: ExpertProvider, layer: number, rows: ExpertRows, group: readonly number[], limit: number, backend: Backend, buffers: Buffers): void {
+/** One grouped call over the experts with rows among [first, end). */
+function runCall(provider: ExpertProvider, layer: number, rows: ExpertRows, first: number, end: number, limit: number, backend: Backend, buffers: Buffers): void {
   const { offsets, xs, ys } = rows;
   const H = rows.hidden;
-  const base = offsets[group[0]!]!;
-  const end = offsets[group[group.length - 1]! + 1]!;
-  const starts = new Int32Array(group.length + 1);
+  const base = offsets[first]!;
+  const stop = offsets[end]!;
+  let count = 0;
+  for (let e = first; e < end; e++) if (offsets[e + 1]! > offsets[e]!) count++;
+  const starts = new Int32Array(count + 1);
   const experts: SwiGluWeights[] = [];
   try {
-    for (let g = 0; g < group.length; g++) {
-      starts[g] = offsets[group[g]!]! - base;
-      experts.push(provider.acquire(layer, group[g]!));
+    for (let e = first; e < end; e++) {
+      if (offsets[e + 1] === offsets[e]) continue;
+      starts[experts.length] = offsets[e]! - base;
+      experts.push(provider.acquire(layer, e));
     }
-    starts[group.length] = end - base;
+    starts[count] = stop - base;
     const F = experts[0]!.gate.shape[0]!;
     const act = buffers.get('moe.expert.act', limit * F);
-    backend.swiGluExperts(ys.subarray(base * H, end * H), xs.subarray(base * H, end * H), act, experts, starts);
+    backend.swiGluExperts(rowRange(ys, base * H, stop * H), rowRange(xs, base * H, stop * H), act, experts, starts);
   } finally {
-    for (let g = 0; g < experts.length; g++) provider.release(layer, group[g]!);
+    // release exactly the experts acquired, in the same order
+    let released = 0;
+    for (let e = first; e < end && released < experts.length; e++) {
+      if (offsets[e + 1] === offsets[e]) continue;
+      provider.release(layer, e);
+      released++;
+    }
   }
+}
+
+/** a[from, to), without a new view when that is all of a (a decode step's single call). */
+function rowRange(a: Float32Array, from: number, to: number): Float32Array {
+  return from === 0 && to === a.length ? a : a.subarray(from, to);
 }

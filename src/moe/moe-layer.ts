@@ -4,7 +4,6 @@ import type { Buffers } from './buffers.js';
 import { MeteredBuffers } from './buffers.js';
 import type { DispatchPlan, DispatchPolicy, ExpertJob, ModuleTimes } from './dispatch.js';
 import { zeroTimes } from './dispatch.js';
-import { allSlots, timed } from './dispatch-exec.js';
 import type { ExpertProvider } from './expert-provider.js';
 import { MappedExperts } from './expert-provider.js';
 import { runExperts } from './experts-stage.js';
@@ -69,27 +68,24 @@ export function moeForward(
   const ffn = w.experts[0]!.gate.shape[0]!;
   const provider: ExpertProvider = ctx.experts ?? new MappedExperts([w.experts]);
   const providerLayer = ctx.experts ? layer : 0;
+  // stage times from clock reads in line, one read ending a stage and starting the next (a closure
+  // per timed stage cost more than some of the stages it timed in a decode step)
+  const t0 = performance.now();
   // Router
-  const routing = timed(times, 'gate', () => {
-    const logits = buffers.get('moe.router', tokens * numExperts); // [tokens, experts]
-    backend.matmul(logits, x, w.router, tokens);
-    return ctx.router.route({ logits, hidden: x, tokens, numExperts, k, layer, weights: w, decode: ctx.decode });
-  });
+  const logits = buffers.get('moe.router', tokens * numExperts); // [tokens, experts]
+  backend.matmul(logits, x, w.router, tokens);
+  const routing = ctx.router.route({ logits, hidden: x, tokens, numExperts, k, layer, weights: w, decode: ctx.decode });
+  const t1 = performance.now();
+  times.gate += t1 - t0;
   // Plan
-  const plan = timed(times, 'order', () => policy.plan(routing, { experts: numExperts, hidden, ffn }));
-  if (provider.beginLayer) {
-    const active: number[] = [];
-    for (let e = 0; e < numExperts; e++) if (plan.offsets[e + 1]! > plan.offsets[e]!) active.push(e);
-    provider.beginLayer(providerLayer, active);
-  }
-  // Prepare -> Experts -> Finalize, chunk by chunk
+  const plan = policy.plan(routing, { experts: numExperts, hidden, ffn });
+  times.order += performance.now() - t1;
+  if (provider.beginLayer) provider.beginLayer(providerLayer, activeExperts(plan));
+  // Prepare -> Experts -> Finalize, chunk by chunk (one chunk of all slots unless the policy splits them)
   const job: ExpertJob = { layer, backend, buffers, routing, plan, x, out, tokens, hidden, times };
   out.fill(0, 0, tokens * hidden);
-  for (const [from, to] of policy.chunks ? policy.chunks(plan) : allSlots(plan)) {
-    const rows = policy.prepare(job, from, to);
-    timed(times, 'expert', () => runExperts(provider, providerLayer, rows, backend, buffers));
-    policy.finalize(job, rows, from, to);
-  }
+  if (policy.chunks) for (const [from, to] of policy.chunks(plan)) runChunk(job, policy, provider, providerLayer, from, to);
+  else runChunk(job, policy, provider, providerLayer, 0, plan.offsets[numExperts]!);
   provider.endLayer?.(providerLayer, x, tokens);
   const indexBytes = routing.experts.byteLength + routing.weights.byteLength + plan.offsets.byteLength + plan.counts.byteLength + plan.slots.byteLength + plan.slotOf.byteLength;
   const stats: LayerStats = { times, activationBytes: buffers.bytes + indexBytes };
@@ -105,4 +101,20 @@ export function moeForward(
   }
   ctx.observer?.(layer, routing, plan, stats);
   return stats;
+}
+
+/** Prepare -> Experts -> Finalize over slots [from, to). */
+function runChunk(job: ExpertJob, policy: DispatchPolicy, provider: ExpertProvider, providerLayer: number, from: number, to: number): void {
+  const rows = policy.prepare(job, from, to);
+  const t0 = performance.now();
+  runExperts(provider, providerLayer, rows, job.backend, job.buffers);
+  job.times.expert += performance.now() - t0;
+  policy.finalize(job, rows, from, to);
+}
+
+/** Experts with at least one slot in the plan, ascending: what a provider's beginLayer hook is told. */
+function activeExperts(plan: DispatchPlan): number[] {
+  const active: number[] = [];
+  for (let e = 0; e < plan.numExperts; e++) if (plan.offsets[e + 1]! > plan.offsets[e]!) active.push(e);
+  return active;
 }

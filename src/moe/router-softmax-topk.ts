@@ -1,5 +1,5 @@
 import type { Router, RouterInput, Routing } from './routing.js';
-import { allocRouting, softmaxRow, topK } from './routing.js';
+import { allocRouting, softmaxRow, topKInto } from './routing.js';
 
 /**
  * Softmax over all experts, then top-k (GShard, Lepikhin et al. arXiv 2006.16668; Mixtral, Qwen-MoE,
@@ -14,16 +14,19 @@ export function softmaxTopKRouter(renormalize: boolean, name?: string, fixedK?: 
     route({ logits, tokens, numExperts: E, k: cfgK }: RouterInput): Routing {
       const k = Math.min(fixedK ?? cfgK, E);
       const out = allocRouting(tokens, k);
+      const { experts, weights } = out;
       const probs = new Float64Array(E); // [E] one token's probabilities
+      const top = new Float64Array(k); // topKInto's scratch
       for (let t = 0; t < tokens; t++) {
         softmaxRow(logits, t * E, E, probs);
-        const chosen = topK(probs, 0, E, k);
+        const row = t * k;
+        const found = topKInto(probs, 0, E, k, experts, row, top);
         let kept = 0;
-        for (const e of chosen) kept += probs[e]!;
-        chosen.forEach((e, j) => {
-          out.experts[t * k + j] = e;
-          out.weights[t * k + j] = renormalize ? probs[e]! / kept : probs[e]!;
-        });
+        for (let j = 0; j < found; j++) kept += probs[experts[row + j]!]!;
+        for (let j = 0; j < found; j++) {
+          const p = probs[experts[row + j]!]!;
+          weights[row + j] = renormalize ? p / kept : p;
+        }
       }
       return out;
     },

@@ -64,30 +64,36 @@ export function allocRouting(tokens: number, k: number): Routing {
  */
 export function topK(values: ArrayLike<number>, off: number, n: number, k: number): number[] {
   if (k <= 8) {
-    // one pass, keeping the best k in descending order; an equal value lands after the earlier index
-    const idx: number[] = [];
-    const val: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = values[off + i]!;
-      if (v === -Infinity || (idx.length === k && !(v > val[k - 1]!))) continue;
-      let p = idx.length < k ? idx.length : k - 1;
-      if (idx.length < k) {
-        idx.push(i);
-        val.push(v);
-      }
-      for (; p > 0 && v > val[p - 1]!; p--) {
-        idx[p] = idx[p - 1]!;
-        val[p] = val[p - 1]!;
-      }
-      idx[p] = i;
-      val[p] = v;
-    }
-    return idx;
+    const idx = new Int32Array(k);
+    const found = topKInto(values, off, n, k, idx, 0, new Float64Array(k));
+    return Array.from(idx.subarray(0, found));
   }
   const idx: number[] = [];
   for (let i = 0; i < n; i++) if (values[off + i]! !== -Infinity) idx.push(i);
   idx.sort((a, b) => values[off + b]! - values[off + a]! || a - b);
   return idx.slice(0, k);
+}
+
+/**
+ * topK's selection for small k, written into idx[at .. at + found) instead of a new array, so a router
+ * fills its routing rows directly (one call per token and layer on the decode path). One pass keeps
+ * the best k in descending order; an equal value lands after the earlier index. `val` [k] is scratch.
+ * Returns how many were found (fewer than k only when entries are masked with -Infinity or n < k).
+ */
+export function topKInto(values: ArrayLike<number>, off: number, n: number, k: number, idx: Int32Array, at: number, val: Float64Array): number {
+  let found = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[off + i]!;
+    if (v === -Infinity || (found === k && !(v > val[k - 1]!))) continue;
+    let p = found < k ? found++ : k - 1;
+    for (; p > 0 && v > val[p - 1]!; p--) {
+      idx[at + p] = idx[at + p - 1]!;
+      val[p] = val[p - 1]!;
+    }
+    idx[at + p] = i;
+    val[p] = v;
+  }
+  return found;
 }
 
 /** Softmax of one row into a float64 array (max-subtracted). */

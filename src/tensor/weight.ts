@@ -56,7 +56,10 @@ export function readRows(w: Weight, row: number, count: number, dst: Float32Arra
     dst.set((w.data as Float32Array).subarray(start, start + n), dstOffset);
     return;
   }
-  for (let i = 0; i < n; i++) dst[dstOffset + i] = weightAt(w, start + i);
+  // bf16 / f16 widened in one loop (the embedding lookup of every token), not weightAt per element
+  const bits = w.data as Uint16Array;
+  const widen = w.dtype === 'bf16' ? bf16ToF32 : f16ToF32;
+  for (let i = 0; i < n; i++) dst[dstOffset + i] = widen(bits[start + i]!);
 }
 
 /** A whole weight as a fresh Float32Array (tests and small tensors only). */

@@ -9,7 +9,7 @@ import { f32Weight } from '../../src/tensor/weight.js';
 import type { Weight } from '../../src/tensor/weight.js';
 import { randomF32 as rand } from '../helpers/random.js';
 import type { DispatchPolicy } from '../../src/moe/dispatch.js';
-import { gatherPrepare, scatterFinalize } from '../../src/moe/dispatch-exec.js';
+import { gatherPrepare, rowBufferNames, scatterFinalize } from '../../src/moe/dispatch-exec.js';
 import type { ExpertProvider } from '../../src/moe/expert-provider.js';
 
 
@@ -146,7 +146,7 @@ test('a new policy is Plan + Prepare + Finalize in one object: slot-by-slot chun
     dropless: true,
     plan: dynamicDispatch.plan,
     chunks: (plan) => Array.from({ length: plan.offsets[plan.numExperts]! }, (_, s) => [s, s + 1] as const),
-    prepare: (job, from, to) => gatherPrepare(job, from, to, 'moe.test'),
+    prepare: (job, from, to) => gatherPrepare(job, from, to, rowBufferNames('moe.test')),
     finalize: scatterFinalize,
   };
   const run = (policy: DispatchPolicy) => {
