@@ -55,9 +55,9 @@ export function gatherPrepare(job: ExpertJob, from: number, to: number, names: R
   const H = job.hidden;
   const n = to - from;
   const xs = job.buffers.get(names.in, n * H); // [n, H] tokens in expert order
-  const t0 = performance.now();
+  const t0 = job.now();
   gatherSlots(xs, job, from, to);
-  job.times.order += performance.now() - t0;
+  job.times.order += job.now() - t0;
   const ys = job.buffers.get(names.out, n * H); // [n, H]
   return { xs, ys, offsets: chunkOffsets(job.plan, from, to), rows: n, hidden: H };
 }
@@ -74,7 +74,7 @@ export function scatterSlots(job: ExpertJob, ys: Float32Array, from: number, to:
 
 /** Finalize by scatter-add, timed as combine (tutel, megablocks, fastmoe). */
 export function scatterFinalize(job: ExpertJob, rows: ExpertRows, from: number, to: number): void {
-  const t0 = performance.now();
+  const t0 = job.now();
   scatterSlots(job, rows.ys, from, to);
-  job.times.combine += performance.now() - t0;
+  job.times.combine += job.now() - t0;
 }

@@ -73,8 +73,10 @@ export interface ExpertJob {
   readonly out: Float32Array;
   readonly tokens: number;
   readonly hidden: number;
-  /** the policy adds its order / exchange / combine time here */
+  /** the policy adds its order / exchange / combine time here, read from `now` */
   readonly times: ModuleTimes;
+  /** the stage clock, ms: performance.now() while the layer is observed, else always 0 (no clock read) */
+  readonly now: () => number;
 }
 
 /**

@@ -50,6 +50,7 @@ export interface MoeContext {
  * from the ExpertProvider) -> Finalize (weighted combine) -> the shared expert, if any. The layer knows
  * nothing of any particular router, policy or provider.
  * `k` is the config's experts per token; a router may use another (Switch: 1), the routing says which.
+ * Returns what the observer was given (undefined without an observer: nothing was measured).
  */
 export function moeForward(
   ctx: MoeContext,
@@ -59,36 +60,38 @@ export function moeForward(
   out: Float32Array, // [tokens, hidden]
   x: Float32Array, // [tokens, hidden]
   tokens: number,
-): LayerStats {
-  const { backend, policy } = ctx;
-  const buffers = new MeteredBuffers(ctx.scratch);
+): LayerStats | undefined {
+  const { backend, policy, observer } = ctx;
+  // the stage times and activation bytes are measured only for an observer, their one reader: an
+  // unobserved layer (a plain decode step) reads no clock and meters no buffer
+  const metered = observer ? new MeteredBuffers(ctx.scratch) : undefined;
+  const buffers: Buffers = metered ?? ctx.scratch;
+  const now = observer ? readClock : noClock;
   const times = zeroTimes();
   const numExperts = w.router.shape[0]!;
   const hidden = w.router.shape[1]!;
   const ffn = w.experts[0]!.gate.shape[0]!;
   const provider: ExpertProvider = ctx.experts ?? new MappedExperts([w.experts]);
   const providerLayer = ctx.experts ? layer : 0;
-  // stage times from clock reads in line, one read ending a stage and starting the next (a closure
-  // per timed stage cost more than some of the stages it timed in a decode step)
-  const t0 = performance.now();
+  // clock reads in line, one read ending a stage and starting the next (a closure per timed stage
+  // cost more than some of the stages it timed in a decode step)
+  const t0 = now();
   // Router
   const logits = buffers.get('moe.router', tokens * numExperts); // [tokens, experts]
   backend.matmul(logits, x, w.router, tokens);
   const routing = ctx.router.route({ logits, hidden: x, tokens, numExperts, k, layer, weights: w, decode: ctx.decode });
-  const t1 = performance.now();
+  const t1 = now();
   times.gate += t1 - t0;
   // Plan
   const plan = policy.plan(routing, { experts: numExperts, hidden, ffn });
-  times.order += performance.now() - t1;
+  times.order += now() - t1;
   if (provider.beginLayer) provider.beginLayer(providerLayer, activeExperts(plan));
   // Prepare -> Experts -> Finalize, chunk by chunk (one chunk of all slots unless the policy splits them)
-  const job: ExpertJob = { layer, backend, buffers, routing, plan, x, out, tokens, hidden, times };
+  const job: ExpertJob = { layer, backend, buffers, routing, plan, x, out, tokens, hidden, times, now };
   out.fill(0, 0, tokens * hidden);
   if (policy.chunks) for (const [from, to] of policy.chunks(plan)) runChunk(job, policy, provider, providerLayer, from, to);
   else runChunk(job, policy, provider, providerLayer, 0, plan.offsets[numExperts]!);
   provider.endLayer?.(providerLayer, x, tokens);
-  const indexBytes = routing.experts.byteLength + routing.weights.byteLength + plan.offsets.byteLength + plan.counts.byteLength + plan.slots.byteLength + plan.slotOf.byteLength;
-  const stats: LayerStats = { times, activationBytes: buffers.bytes + indexBytes };
   if (w.shared && w.sharedGate) {
     const ys = ctx.scratch.get('moe.shared', tokens * hidden); // [tokens, hidden]
     swiglu(backend, ctx.scratch, 'moe.shared', ys, x, tokens, w.shared);
@@ -99,16 +102,25 @@ export function moeForward(
       for (let i = 0; i < hidden; i++) out[t * hidden + i]! += s * ys[t * hidden + i]!;
     }
   }
-  ctx.observer?.(layer, routing, plan, stats);
+  if (!observer || !metered) return undefined;
+  const indexBytes = routing.experts.byteLength + routing.weights.byteLength + plan.offsets.byteLength + plan.counts.byteLength + plan.slots.byteLength + plan.slotOf.byteLength;
+  const stats: LayerStats = { times, activationBytes: metered.bytes + indexBytes };
+  observer(layer, routing, plan, stats);
   return stats;
 }
+
+/** The stage clock while the layer is observed (ms). */
+const readClock = (): number => performance.now();
+
+/** The stage clock of an unobserved layer: no clock read, every stage time 0. */
+const noClock = (): number => 0;
 
 /** Prepare -> Experts -> Finalize over slots [from, to). */
 function runChunk(job: ExpertJob, policy: DispatchPolicy, provider: ExpertProvider, providerLayer: number, from: number, to: number): void {
   const rows = policy.prepare(job, from, to);
-  const t0 = performance.now();
+  const t0 = job.now();
   runExperts(provider, providerLayer, rows, job.backend, job.buffers);
-  job.times.expert += performance.now() - t0;
+  job.times.expert += job.now() - t0;
   policy.finalize(job, rows, from, to);
 }
 

@@ -74,7 +74,7 @@ function run(policy: DispatchPolicy, router: Router, w: MoeWeights, x: Float32Ar
   const out = new Float32Array(T * H).fill(NaN); // policies must write every element
   let plan: Run['plan'] | undefined;
   const stats = moeForward({ backend: refBackend, scratch: new Scratch(), router, policy, observer: (_l, _r, p) => (plan = p) }, 0, w, k, out, x, T);
-  return { out, stats, plan: plan! };
+  return { out, stats: stats!, plan: plan! };
 }
 
 function close(got: Float32Array, want: Float64Array, what: string, tol = 1e-5): void {

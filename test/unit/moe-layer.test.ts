@@ -158,3 +158,16 @@ test('a new policy is Plan + Prepare + Finalize in one object: slot-by-slot chun
   const got = run(oneSlotChunks);
   for (let i = 0; i < T * H; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-6 * (1 + Math.abs(want[i]!)), `element ${i}: ${got[i]} vs ${want[i]}`);
 });
+
+test('an unobserved layer measures nothing and returns no stats, with the observed output bit for bit', () => {
+  const { T, H, x, weights } = smallLayer();
+  const ctx = { backend: refBackend, router: softmaxTopKRouter(true), policy: dynamicDispatch };
+  const observed = new Float32Array(T * H);
+  let seen = 0;
+  const stats = moeForward({ ...ctx, scratch: new Scratch(), observer: () => seen++ }, 0, weights, 2, observed, x, T);
+  assert.equal(seen, 1);
+  assert.ok(stats && stats.activationBytes > 0, 'an observed layer reports its activation bytes');
+  const plain = new Float32Array(T * H);
+  assert.equal(moeForward({ ...ctx, scratch: new Scratch() }, 0, weights, 2, plain, x, T), undefined);
+  assert.deepEqual(plain, observed);
+});
