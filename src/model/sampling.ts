@@ -101,6 +101,13 @@ function topIndices(row: Float32Array, k: number): Int32Array {
 
 export function argmax(row: Float32Array): number {
   let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  let bestValue = row[0]!; // held, not re-read: one load per logit over the whole vocabulary
+  for (let i = 1; i < row.length; i++) {
+    const v = row[i]!;
+    if (v > bestValue) {
+      best = i;
+      bestValue = v;
+    }
+  }
   return best;
 }

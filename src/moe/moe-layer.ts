@@ -2,6 +2,7 @@ import type { Backend } from '../tensor/backend.js';
 import type { Weight } from '../tensor/weight.js';
 import type { Buffers } from './buffers.js';
 import { MeteredBuffers } from './buffers.js';
+import { addRow } from './combine.js';
 import type { DispatchPlan, DispatchPolicy, ExpertJob, ModuleTimes } from './dispatch.js';
 import { zeroTimes } from './dispatch.js';
 import type { ExpertProvider } from './expert-provider.js';
@@ -97,10 +98,7 @@ export function moeForward(
     swiglu(backend, ctx.scratch, 'moe.shared', ys, x, tokens, w.shared);
     const g = ctx.scratch.get('moe.sharedGate', tokens); // [tokens, 1]
     backend.matmul(g, x, w.sharedGate, tokens);
-    for (let t = 0; t < tokens; t++) {
-      const s = 1 / (1 + Math.exp(-g[t]!));
-      for (let i = 0; i < hidden; i++) out[t * hidden + i]! += s * ys[t * hidden + i]!;
-    }
+    for (let t = 0; t < tokens; t++) addRow(out, t * hidden, ys, t * hidden, 1 / (1 + Math.exp(-g[t]!)), hidden);
   }
   if (!observer || !metered) return undefined;
   const indexBytes = routing.experts.byteLength + routing.weights.byteLength + plan.offsets.byteLength + plan.counts.byteLength + plan.slots.byteLength + plan.slotOf.byteLength;

@@ -72,3 +72,13 @@ test('suppressed tokens are never generated, greedy or sampled', () => {
   for (let i = 0; i < 5000; i++) assert.ok(!suppressed.includes(s.sample(logits.slice())));
   assert.throws(() => new Sampler({ suppressTokens: [-1] }), /suppressed/);
 });
+
+test('argmax is the first index of the largest logit (ties to the lowest id), on fresh random rows', () => {
+  const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+  let s = seed;
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  for (let trial = 0; trial < 50; trial++) {
+    const row = Float32Array.from({ length: 1 + Math.floor(next() * 300) }, () => Math.floor(next() * 8) - 4); // few values: many ties
+    assert.equal(argmax(row), row.indexOf(Math.max(...row)), `seed ${seed}, trial ${trial}`);
+  }
+});
