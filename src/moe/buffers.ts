@@ -38,3 +38,8 @@ export class MeteredBuffers implements Buffers {
 
 /** Buffers that are fresh arrays each time (tests, one-off callers with no Scratch). */
 export const freshBuffers: Buffers = { get: (_name, length) => new Float32Array(length) };
+
+/** a[from, to): a itself when that is all of it (no view to make), else a view. */
+export function rowRange(a: Float32Array, from: number, to: number): Float32Array {
+  return from === 0 && to === a.length ? a : a.subarray(from, to);
+}

@@ -1,3 +1,4 @@
+import { rowRange } from './buffers.js';
 import type { DispatchPlan } from './dispatch.js';
 import type { Routing } from './routing.js';
 
@@ -20,6 +21,7 @@ export function combineTokenOrder(
   const slotOf = plan.slotOf;
   for (let t = 0; t < tokens; t++) {
     const o = t * hidden;
+    const row = rowRange(out, o, o + hidden);
     let held = -1; // a placed slot waiting for a partner
     let heldWeight = 0;
     for (let a = t * k; a < (t + 1) * k; a++) {
@@ -29,7 +31,7 @@ export function combineTokenOrder(
         held = s;
         heldWeight = weights[a]!;
       } else {
-        addTwoRows(out, o, ys, held * hidden, heldWeight, s * hidden, weights[a]!, hidden);
+        addTwoRows(row, rowRange(ys, held * hidden, (held + 1) * hidden), heldWeight, rowRange(ys, s * hidden, (s + 1) * hidden), weights[a]!);
         held = -1;
       }
     }
@@ -42,7 +44,11 @@ export function addRow(out: Float32Array, o: number, ys: Float32Array, y: number
   for (let i = 0; i < n; i++) out[o + i]! += w * ys[y + i]!;
 }
 
-/** out[o + i] += w0 · ys[y0 + i], then += w1 · ys[y1 + i], each rounded to f32, in one pass. */
-function addTwoRows(out: Float32Array, o: number, ys: Float32Array, y0: number, w0: number, y1: number, w1: number, n: number): void {
-  for (let i = 0; i < n; i++) out[o + i] = Math.fround(out[o + i]! + w0 * ys[y0 + i]!) + w1 * ys[y1 + i]!;
+/**
+ * out[i] += w0 · y0[i], then += w1 · y1[i], each rounded to f32, in one pass over rows of one length.
+ * Rows as views indexed from 0 up to out.length: the compiled loop then drops its index checks,
+ * which pays for making the views.
+ */
+function addTwoRows(out: Float32Array, y0: Float32Array, w0: number, y1: Float32Array, w1: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i]! + w0 * y0[i]!) + w1 * y1[i]!;
 }

@@ -1,5 +1,6 @@
 import type { Backend } from '../tensor/backend.js';
 import type { Buffers } from './buffers.js';
+import { rowRange } from './buffers.js';
 import type { ExpertRows } from './dispatch.js';
 import { actRows } from './dispatch.js';
 import type { ExpertProvider } from './expert-provider.js';
@@ -94,9 +95,4 @@ function runCall(provider: ExpertProvider, layer: number, rows: ExpertRows, firs
       released++;
     }
   }
-}
-
-/** a[from, to), without a new view when that is all of a (a decode step's single call). */
-function rowRange(a: Float32Array, from: number, to: number): Float32Array {
-  return from === 0 && to === a.length ? a : a.subarray(from, to);
 }
