@@ -1,5 +1,6 @@
 import { fail } from '../errors.js';
 import { Rng } from '../util/rng.js';
+import { LogitOrder } from './logit-order.js';
 
 export interface SamplingOptions {
   /** 0 (default) = greedy argmax */
@@ -44,13 +45,17 @@ export class Sampler {
     const V = logits.length;
     // Candidates in descending logit order only when top-k / top-p need an order; plain temperature
     // sampling draws over the vocabulary as it is (no per-token sort of the whole vocabulary).
-    let cand: Int32Array;
-    if (this.topK > 0 && this.topK < V) cand = topIndices(logits, this.topK);
-    else if (this.topP < 1) cand = Int32Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
-    else cand = this.all(V);
+    if (this.topK > 0 && this.topK < V) return this.draw(logits, topIndices(logits, this.topK));
+    if (this.topP < 1) return this.draw(logits, this.order.sort(logits)); // the whole vocabulary, ordered
+    return this.draw(logits, this.all(V));
+  }
+
+  /** softmax(logits / T) over `cand`, cut by top-p in cand's order, then a draw. */
+  private draw(logits: Float32Array, cand: Int32Array): number {
     let max = -Infinity;
     for (const i of cand) max = Math.max(max, logits[i]!);
-    const probs = new Float64Array(cand.length);
+    if (this.probs.length < cand.length) this.probs = new Float64Array(cand.length);
+    const probs = this.probs;
     let sum = 0;
     for (let j = 0; j < cand.length; j++) sum += probs[j] = Math.exp((logits[cand[j]!]! - max) / this.temperature);
     let n = cand.length;
@@ -64,6 +69,11 @@ export class Sampler {
         }
       }
     }
+    return this.pick(cand, probs, n);
+  }
+
+  /** cand[j] with probability probs[j] / Σ probs over j < n, from the seeded generator. */
+  private pick(cand: Int32Array, probs: Float64Array, n: number): number {
     let total = 0;
     for (let j = 0; j < n; j++) total += probs[j]!;
     let r = this.rng.uniform() * total;
@@ -74,6 +84,9 @@ export class Sampler {
     return cand[n - 1]!;
   }
 
+  /** [V] work buffer of draw's probabilities (a sequence samples every step: no 8·V-byte array per token) */
+  private probs = new Float64Array(0);
+  private readonly order = new LogitOrder();
   private identity: Int32Array | undefined;
 
   private all(V: number): Int32Array {

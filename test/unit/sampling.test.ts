@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { LogitOrder } from '../../src/model/logit-order.js';
 import { Sampler, argmax } from '../../src/model/sampling.js';
+import { Rng } from '../../src/util/rng.js';
+import { rng } from '../helpers/random.js';
 
 const V = 50;
 const logits = Float32Array.from({ length: V }, (_, i) => Math.sin(i * 1.7) * 3);
@@ -80,5 +83,63 @@ test('argmax is the first index of the largest logit (ties to the lowest id), on
   for (let trial = 0; trial < 50; trial++) {
     const row = Float32Array.from({ length: 1 + Math.floor(next() * 300) }, () => Math.floor(next() * 8) - 4); // few values: many ties
     assert.equal(argmax(row), row.indexOf(Math.max(...row)), `seed ${seed}, trial ${trial}`);
+  }
+});
+
+/** Fresh random logits with many ties, signed zeros, infinities and masked (-inf) entries. */
+function awkwardLogits(next: () => number, V: number): Float32Array {
+  const special = [0, -0, Infinity, -Infinity, -Infinity];
+  return Float32Array.from({ length: V }, () => (next() < 0.1 ? special[Math.floor(next() * special.length)]! : Math.round((next() - 0.5) * 16) / 4));
+}
+
+test('LogitOrder gives the comparator sort\'s order (descending, ties to the lower id) on fresh random logits', () => {
+  const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+  const next = rng(seed);
+  const order = new LogitOrder(); // one sorter across vocabulary sizes: its buffers resize
+  for (let trial = 0; trial < 60; trial++) {
+    const V = 1 + Math.floor(next() * (trial % 4 === 0 ? 5000 : 60));
+    const logits = awkwardLogits(next, V);
+    const want = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b); // equal infinities: NaN || a - b
+    assert.deepEqual(Array.from(order.sort(logits)), want, `V=${V} (seed ${seed}, trial ${trial})`);
+  }
+});
+
+test('top-p sampling draws the same tokens as the comparator-sorted definition, seed for seed', () => {
+  const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
+  const next = rng(seed);
+  for (let trial = 0; trial < 20; trial++) {
+    const V = 1 + Math.floor(next() * 400);
+    const logits = awkwardLogits(next, V).map((v) => (v === Infinity ? 3 : v)); // finite maximum: the distribution exists
+    logits[Math.floor(next() * V)] = 1; // at least one finite logit
+    const temperature = [0.3, 0.8, 1.7][trial % 3]!;
+    const topP = [0.1, 0.6, 0.95][trial % 3]!;
+    const sampler = new Sampler({ temperature, topP, seed: trial });
+    const reference = new Rng(trial, 'sampling');
+    const cand = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
+    const max = Math.max(...logits);
+    const probs = cand.map((i) => Math.exp((logits[i]! - max) / temperature));
+    const sum = probs.reduce((a, b) => a + b, 0);
+    let n = V;
+    let acc = 0;
+    for (let j = 0; j < V; j++) {
+      acc += probs[j]! / sum;
+      if (acc >= topP) {
+        n = j + 1;
+        break;
+      }
+    }
+    const total = probs.slice(0, n).reduce((a, b) => a + b, 0);
+    for (let draw = 0; draw < 30; draw++) {
+      let r = reference.uniform() * total;
+      let want = cand[n - 1]!;
+      for (let j = 0; j < n; j++) {
+        r -= probs[j]!;
+        if (r < 0) {
+          want = cand[j]!;
+          break;
+        }
+      }
+      assert.equal(sampler.sample(logits), want, `V=${V} T=${temperature} top-p=${topP} draw ${draw} (seed ${seed}, trial ${trial})`);
+    }
   }
 });
