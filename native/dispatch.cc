@@ -1,4 +1,5 @@
 #include "dispatch.h"
+#include "schedule.h"
 
 #include <algorithm>
 #include <atomic>
@@ -93,25 +94,30 @@ size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 constexpr size_t kChunksPerPart = 4;
 
 // ---- matmul: over output columns in blocks (each chunk streams its own slice of the weights), or
-// over rows when there are too few columns to share.
+// over rows when there are too few columns to share; chunks of guided sizes (schedule.h).
 struct MatmulJob {
   const Kernels* k;
   const MatmulArgs* a;
-  size_t chunk;
+  size_t unit;  // columns (byCols) or rows per unit
   bool byCols;
+  GuidedChunks chunks;
 };
+
+// The shortest chunk worth a hand-off: ~4 us of streaming on one core.
+constexpr size_t kMinChunkBytes = 64 * 1024;
 
 void matmulChunk(void* ctx, size_t c, float*) {
   const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
   const size_t limit = j.byCols ? j.a->n : j.a->rows;
-  const size_t b = std::min(limit, c * j.chunk), e = std::min(limit, b + j.chunk);
+  const size_t b = std::min(limit, j.chunks.bounds[c] * j.unit), e = std::min(limit, j.chunks.bounds[c + 1] * j.unit);
+  if (b >= e) return;
   if (j.byCols)
     matmulRange(j.k, *j.a, 0, j.a->rows, b, e);
   else
     matmulRange(j.k, *j.a, b, e, 0, j.a->n);
 }
 
-// ---- attention: contiguous ranges of (token, head) items with equal shares of the causal cost
+// ---- attention: contiguous ranges of (token, kv head) items with equal shares of the causal cost
 // (a later token sees more positions), so prefill chunks are of even size.
 constexpr size_t kMaxChunks = 256 * kChunksPerPart;
 
@@ -264,10 +270,15 @@ void runMatmul(const MatmulArgs& a) {
     return;
   }
   const size_t cb = k->matmulColBlock;
-  const size_t chunks = static_cast<size_t>(parts) * kChunksPerPart;
-  MatmulJob job{k, &a, 0, a.n >= chunks * cb || a.rows < static_cast<size_t>(parts)};
-  job.chunk = job.byCols ? ceilDiv(ceilDiv(a.n, chunks), cb) * cb : ceilDiv(a.rows, std::min(chunks, a.rows));
-  pool().run(ceilDiv(job.byCols ? a.n : a.rows, job.chunk), matmulChunk, &job);
+  MatmulJob job{k, &a, 1, a.n >= static_cast<size_t>(parts) * kChunksPerPart * cb || a.rows < static_cast<size_t>(parts), {}};
+  if (job.byCols) {
+    job.unit = cb;
+    const size_t unitBytes = cb * std::max<size_t>(a.k, 1) * (a.wDtype == kF32 ? 4 : 2);
+    job.chunks.plan(ceilDiv(a.n, cb), static_cast<size_t>(parts), kMinChunkBytes / unitBytes);
+  } else {
+    job.chunks.plan(a.rows, static_cast<size_t>(parts), 1);
+  }
+  pool().run(job.chunks.count, matmulChunk, &job);
 }
 
 void runRmsNorm(const RmsNormArgs& a) {
@@ -325,7 +336,7 @@ void runAttention(const AttentionArgs* seqs, size_t n) {
   size_t cost = 0, maxVisible = 1;
   for (size_t s = 0; s < n; s++) {
     const AttentionArgs& a = seqs[s];
-    items[s + 1] = items[s] + a.tokens * a.heads;
+    items[s + 1] = items[s] + a.tokens * a.kvHeads;
     for (size_t t = 0; t < a.tokens; t++) cost += visible(a, t) * a.heads;
     if (a.tokens) maxVisible = std::max(maxVisible, visible(a, a.tokens - 1));
   }
@@ -345,13 +356,13 @@ void runAttention(const AttentionArgs* seqs, size_t n) {
   for (size_t c = 1; c < chunks; c++) {
     while (item < total && acc < perChunk * c) {
       while (item >= items[s + 1]) s++;
-      acc += visible(seqs[s], (item - items[s]) / seqs[s].heads);
+      acc += visible(seqs[s], (item - items[s]) / seqs[s].kvHeads) * (seqs[s].heads / seqs[s].kvHeads);
       item++;
     }
     job.bounds[c] = item;
   }
   job.bounds[chunks] = total;
-  pool().run(chunks, attentionChunk, &job, maxVisible);
+  pool().run(chunks, attentionChunk, &job, maxVisible * (seqs[0].heads / seqs[0].kvHeads));
 }
 
 void runSiluMul(const SiluMulArgs& a) {

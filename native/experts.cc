@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "dtype.h"
 #include "pool.h"
+#include "schedule.h"
 
 namespace moesaic {
 namespace {
@@ -21,18 +22,20 @@ namespace {
 constexpr size_t kMaxTileCols = 512;   // ffn columns per phase-1 chunk (scratch: 2 · rows · cols floats)
 constexpr size_t kTileAlign = 64;      // as runSwiGlu: where SiLU's vector body ends depends only on ffn
 constexpr size_t kMaxChunkRows = 64;   // rows per chunk: a weight tile is reused over up to 64 rows
-constexpr size_t kChunksPerThread = 8;
+constexpr size_t kUnitsPerThread = 32;  // fine units, handed out in guided chunks (schedule.h)
 
 size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
-// The chunks of one phase: group g's rows in blocks of `rowBlock`, its columns in tiles of `tile`.
-// first[g] = index of g's first chunk; a chunk index maps back by a search over first.
+// The units of one phase: group g's rows in blocks of `rowBlock`, its columns in tiles of `tile`.
+// first[g] = index of g's first unit; a unit index maps back by a search over first. The pool hands
+// out guided chunks of consecutive units (schedule.h): a group's tiles one after another in memory.
 struct Phase {
   const ExpertsArgs* a;
   const Kernels* k;
   size_t tile, cols, rowBlock;
   const size_t* first;  // [count + 1]
   size_t elem;
+  GuidedChunks chunks;
 };
 
 void locate(const Phase& p, size_t c, size_t& g, size_t& r0, size_t& r1, size_t& n0, size_t& n1) {
@@ -45,8 +48,7 @@ void locate(const Phase& p, size_t c, size_t& g, size_t& r0, size_t& r1, size_t&
   n1 = std::min(p.cols, n0 + p.tile);
 }
 
-void gateUpChunk(void* ctx, size_t c, float* scratch) {
-  const Phase& p = *static_cast<const Phase*>(ctx);
+void gateUpUnit(const Phase& p, size_t c, float* scratch) {
   const ExpertsArgs& a = *p.a;
   size_t g, r0, r1, n0, n1;
   locate(p, c, g, r0, r1, n0, n1);
@@ -75,8 +77,7 @@ void gateUpChunk(void* ctx, size_t c, float* scratch) {
   }
 }
 
-void downChunk(void* ctx, size_t c, float*) {
-  const Phase& p = *static_cast<const Phase*>(ctx);
+void downUnit(const Phase& p, size_t c) {
   const ExpertsArgs& a = *p.a;
   size_t g, r0, r1, n0, n1;
   locate(p, c, g, r0, r1, n0, n1);
@@ -93,8 +94,18 @@ void downChunk(void* ctx, size_t c, float*) {
   matmulRange(p.k, m, r0, r1, n0, n1);
 }
 
+void gateUpChunk(void* ctx, size_t c, float* scratch) {
+  const Phase& p = *static_cast<const Phase*>(ctx);
+  for (size_t u = p.chunks.bounds[c]; u < p.chunks.bounds[c + 1]; u++) gateUpUnit(p, u, scratch);
+}
+
+void downChunk(void* ctx, size_t c, float*) {
+  const Phase& p = *static_cast<const Phase*>(ctx);
+  for (size_t u = p.chunks.bounds[c]; u < p.chunks.bounds[c + 1]; u++) downUnit(p, u);
+}
+
 // Fills first[0..count] for tiles of `tile` columns out of `cols`, rows in blocks of `rowBlock`;
-// returns the number of chunks.
+// returns the number of units.
 size_t layout(const ExpertsArgs& a, size_t cols, size_t tile, size_t rowBlock, size_t* first) {
   const size_t tiles = ceilDiv(cols, tile);
   first[0] = 0;
@@ -102,9 +113,12 @@ size_t layout(const ExpertsArgs& a, size_t cols, size_t tile, size_t rowBlock, s
   return first[a.count];
 }
 
-// Runs a phase's chunks: across the pool when the work is worth sharing, else all on the caller.
-void runPhase(size_t chunks, ThreadPool::Task task, const Phase& p, size_t scratch, bool share) {
-  if (share) return sharedPool().run(chunks, task, const_cast<Phase*>(&p), scratch);
+// Runs a phase's units in guided chunks across the pool when the work is worth sharing, else all on
+// the caller.
+void runPhase(size_t units, size_t parts, ThreadPool::Task task, Phase& p, size_t scratch) {
+  p.chunks.plan(units, parts, 1);
+  const size_t chunks = p.chunks.count;
+  if (parts > 1) return sharedPool().run(chunks, task, &p, scratch);
   struct All {
     ThreadPool::Task task;
     const Phase* p;
@@ -124,7 +138,7 @@ void runExpertsSwiGlu(const ExpertsArgs& a) {
   if (rows == 0 || a.hidden == 0 || a.ffn == 0) return;
   const Kernels* k = activeKernels();
   const size_t parts = static_cast<size_t>(partsFor(3 * rows * a.hidden * a.ffn, rows * a.ffn));
-  const size_t want = parts * kChunksPerThread;
+  const size_t want = parts * kUnitsPerThread;
   const size_t elem = a.wDtype == kF32 ? 4 : 2;
   // The index of each group's first chunk: grow-only per calling thread, so a call allocates nothing
   // once the layer with the most groups has been seen.
@@ -136,15 +150,15 @@ void runExpertsSwiGlu(const ExpertsArgs& a) {
   const size_t rowBlock = kMaxChunkRows;
   size_t tile = std::min(kMaxTileCols, ceilDiv(a.ffn, kTileAlign) * kTileAlign);
   while (tile > kTileAlign && layout(a, a.ffn, tile, rowBlock, first.data()) < want) tile -= kTileAlign;
-  const Phase p{&a, k, tile, a.ffn, rowBlock, first.data(), elem};
-  runPhase(layout(a, a.ffn, tile, rowBlock, first.data()), gateUpChunk, p, 2 * std::min(rowBlock, rows) * tile, parts > 1);
+  Phase p{&a, k, tile, a.ffn, rowBlock, first.data(), elem, {}};
+  runPhase(layout(a, a.ffn, tile, rowBlock, first.data()), parts, gateUpChunk, p, 2 * std::min(rowBlock, rows) * tile);
 
   // Phase 2: down over hidden columns, in tiles aligned to the matmul's column block.
   const size_t cb = k->matmulColBlock;
   size_t tile2 = ceilDiv(a.hidden, cb) * cb;
   while (tile2 > cb && layout(a, a.hidden, tile2, rowBlock, first.data()) < want) tile2 = std::max(cb, ceilDiv(tile2 / 2, cb) * cb);
-  const Phase q{&a, k, tile2, a.hidden, rowBlock, first.data(), elem};
-  runPhase(layout(a, a.hidden, tile2, rowBlock, first.data()), downChunk, q, 0, parts > 1);
+  Phase q{&a, k, tile2, a.hidden, rowBlock, first.data(), elem, {}};
+  runPhase(layout(a, a.hidden, tile2, rowBlock, first.data()), parts, downChunk, q, 0);
 }
 
 }  // namespace moesaic

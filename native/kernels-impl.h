@@ -256,96 +256,175 @@ static inline float dot(const float* a, const float* b, size_t n) {
   return s;
 }
 
+// Query heads that share a kv head (grouped-query attention) are attended together: each key and value
+// row is loaded once for all of them, where one head at a time loaded it once per head. Every score and
+// output element is summed in the same order as for a head alone (one accumulator chain per element,
+// the same shuffle trees), so the bits do not depend on the grouping. Up to kGroupHeads heads per pass,
+// what the vector registers hold (accumulators for 4 positions or 4 vectors of the head per query head).
+constexpr size_t kGroupHeads = MOESAIC_W == 16 ? 4 : 2;
+constexpr size_t kAttnAhead = 16;  // positions ahead that keys are prefetched (16 KiB at 4 kv heads of 64)
+/** Prefetches the lines of [p, p + bytes): into L1 (level 0) or L2 (level 1). */
+static inline void prefetchLines(const float* p, size_t bytes, int level) {
+  for (size_t o = 0; o < bytes; o += 64) {
+    if (level == 0) __builtin_prefetch((const char*)p + o, 0, 3);
+    else __builtin_prefetch((const char*)p + o, 0, 2);
+  }
+}
+
+/** NH query heads (q, out: NH rows of hd, one after another) over positions [0, count) of k0/v0. */
+template <size_t NH>
+static void attendHeads(const float* q, float* out, const float* k0, const float* v0, size_t count, size_t kvStride, size_t hd, float* scores) {
+  const size_t body = hd - hd % W;  // the vector part of a head; the rest is a scalar tail
+  const float scale = (float)(1.0 / sqrt((double)hd));
+  float mx[NH];
+#pragma GCC unroll 4
+  for (size_t h = 0; h < NH; h++) mx[h] = -__builtin_inff();
+
+  // Scores four positions at a time: four independent accumulators per head and one shuffle tree for
+  // their sums (reduceAdd4), each score bit for bit what dot() gives.
+  size_t p = 0;
+  for (; p + 4 <= count; p += 4) {
+    const float* k = k0 + p * kvStride;
+    // Rows are kvStride apart, a head's part of each a few lines: too short a stream for the hardware
+    // prefetcher. Keys are fetched kAttnAhead positions ahead, and values (read after the softmax) of
+    // these positions now, so a cold cache (decode, after a layer's weights went through) is read with
+    // many misses in flight.
+    for (size_t j = 0; j < 4; j++) {
+      prefetchLines(k + (kAttnAhead + j) * kvStride, hd * sizeof(float), 0);
+      prefetchLines(v0 + (p + j) * kvStride, hd * sizeof(float), 1);
+    }
+    vf c[NH][4];
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) c[h][0] = c[h][1] = c[h][2] = c[h][3] = splat(0.0f);
+    for (size_t i = 0; i < body; i += W) {
+      const vf k0v = loadF(k + i), k1v = loadF(k + kvStride + i), k2v = loadF(k + 2 * kvStride + i), k3v = loadF(k + 3 * kvStride + i);
+#pragma GCC unroll 4
+      for (size_t h = 0; h < NH; h++) {
+        const vf qv = loadF(q + h * hd + i);
+        c[h][0] += qv * k0v;
+        c[h][1] += qv * k1v;
+        c[h][2] += qv * k2v;
+        c[h][3] += qv * k3v;
+      }
+    }
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) {
+      float s4[4];
+      reduceAdd4(c[h][0], c[h][1], c[h][2], c[h][3], s4);
+      for (size_t j = 0; j < 4; j++) {
+        float s = s4[j];
+        for (size_t i = body; i < hd; i++) s += q[h * hd + i] * k[j * kvStride + i];
+        s *= scale;
+        scores[h * count + p + j] = s;
+        mx[h] = s > mx[h] ? s : mx[h];
+      }
+    }
+  }
+  for (; p < count; p++) {
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) {
+      float s = dot(q + h * hd, k0 + p * kvStride, hd) * scale;
+      scores[h * count + p] = s;
+      mx[h] = s > mx[h] ? s : mx[h];
+    }
+  }
+  float sum[NH];
+#pragma GCC unroll 4
+  for (size_t h = 0; h < NH; h++) {
+    float* sc = scores + h * count;
+    const vf vmx = splat(mx[h]);
+    vf vsum = splat(0.0f);
+    p = 0;
+    for (; p + W <= count; p += W) {
+      vf e = vexp(loadF(sc + p) - vmx);
+      storeF(sc + p, e);
+      vsum += e;
+    }
+    sum[h] = reduceAdd(vsum);
+    for (; p < count; p++) {
+      float e = expf(sc[p] - mx[h]);
+      sc[p] = e;
+      sum[h] += e;
+    }
+  }
+
+  // Σ_p e_p · v_p, positions in order, accumulated in registers four vectors of the head at a time.
+  size_t d = 0;
+  for (; d + 4 * W <= body; d += 4 * W) {
+    vf o[NH][4];
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) o[h][0] = o[h][1] = o[h][2] = o[h][3] = splat(0.0f);
+    for (p = 0; p < count; p++) {
+      const float* v = v0 + p * kvStride + d;
+      const vf v0v = loadF(v), v1v = loadF(v + W), v2v = loadF(v + 2 * W), v3v = loadF(v + 3 * W);
+#pragma GCC unroll 4
+      for (size_t h = 0; h < NH; h++) {
+        const vf wp = splat(scores[h * count + p]);
+        o[h][0] = o[h][0] + wp * v0v;
+        o[h][1] = o[h][1] + wp * v1v;
+        o[h][2] = o[h][2] + wp * v2v;
+        o[h][3] = o[h][3] + wp * v3v;
+      }
+    }
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) {
+      storeF(out + h * hd + d, o[h][0]);
+      storeF(out + h * hd + d + W, o[h][1]);
+      storeF(out + h * hd + d + 2 * W, o[h][2]);
+      storeF(out + h * hd + d + 3 * W, o[h][3]);
+    }
+  }
+  for (; d + W <= body; d += W) {
+    vf o[NH];
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) o[h] = splat(0.0f);
+    for (p = 0; p < count; p++) {
+      const vf vv = loadF(v0 + p * kvStride + d);
+#pragma GCC unroll 4
+      for (size_t h = 0; h < NH; h++) o[h] = o[h] + splat(scores[h * count + p]) * vv;
+    }
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) storeF(out + h * hd + d, o[h]);
+  }
+  for (; d < hd; d++) {
+#pragma GCC unroll 4
+    for (size_t h = 0; h < NH; h++) {
+      float o = 0.0f;
+      for (p = 0; p < count; p++) o += scores[h * count + p] * v0[p * kvStride + d];
+      out[h * hd + d] = o;
+    }
+  }
+#pragma GCC unroll 4
+  for (size_t h = 0; h < NH; h++) {
+    const float inv = 1.0f / sum[h];
+    for (d = 0; d < hd; d++) out[h * hd + d] *= inv;
+  }
+}
+
+/** Items [i0, i1) of (token, kv head): every query head of the kv head's group, for that token. */
 static void attention(const AttentionArgs& a, size_t i0, size_t i1, float* scores) {
   const size_t hd = a.headDim;
   const size_t group = a.heads / a.kvHeads;
   const size_t kvStride = a.kvHeads * hd;
-  const size_t body = hd - hd % W;  // the vector part of a head; the rest is a scalar tail
-  const float scale = (float)(1.0 / sqrt((double)hd));
   for (size_t item = i0; item < i1; item++) {
-    const size_t t = item / a.heads, h = item % a.heads;
+    const size_t t = item / a.kvHeads, g = item % a.kvHeads;
     const size_t pos = a.pos0 + t;
     const size_t first = a.window > 0 && pos + 1 > a.window ? pos + 1 - a.window : 0;
     const size_t count = pos + 1 - first;
-    const size_t kvOff = (h / group) * hd;
-    const float* q = a.q + (t * a.heads + h) * hd;
-    float* out = a.out + (t * a.heads + h) * hd;
-    const float* k0 = a.k + first * kvStride + kvOff;
-
-    // Scores four positions at a time: four independent accumulators and one shuffle tree for their
-    // sums (reduceAdd4), each score bit for bit what dot() gives.
-    float mx = -__builtin_inff();
-    size_t p = 0;
-    for (; p + 4 <= count; p += 4) {
-      const float* k = k0 + p * kvStride;
-      vf c0 = splat(0.0f), c1 = c0, c2 = c0, c3 = c0;
-      for (size_t i = 0; i < body; i += W) {
-        vf qv = loadF(q + i);
-        c0 += qv * loadF(k + i);
-        c1 += qv * loadF(k + kvStride + i);
-        c2 += qv * loadF(k + 2 * kvStride + i);
-        c3 += qv * loadF(k + 3 * kvStride + i);
+    const float* k0 = a.k + first * kvStride + g * hd;
+    const float* v0 = a.v + first * kvStride + g * hd;
+    for (size_t h = g * group; h < (g + 1) * group;) {
+      const float* q = a.q + (t * a.heads + h) * hd;
+      float* out = a.out + (t * a.heads + h) * hd;
+      const size_t n = (g + 1) * group - h < kGroupHeads ? (g + 1) * group - h : kGroupHeads;
+      switch (n) {
+        case 4: attendHeads<4>(q, out, k0, v0, count, kvStride, hd, scores); break;
+        case 3: attendHeads<3>(q, out, k0, v0, count, kvStride, hd, scores); break;
+        case 2: attendHeads<2>(q, out, k0, v0, count, kvStride, hd, scores); break;
+        default: attendHeads<1>(q, out, k0, v0, count, kvStride, hd, scores); break;
       }
-      float s4[4];
-      reduceAdd4(c0, c1, c2, c3, s4);
-      for (size_t j = 0; j < 4; j++) {
-        float s = s4[j];
-        for (size_t i = body; i < hd; i++) s += q[i] * k[j * kvStride + i];
-        s *= scale;
-        scores[p + j] = s;
-        mx = s > mx ? s : mx;
-      }
+      h += n;
     }
-    for (; p < count; p++) {
-      float s = dot(q, k0 + p * kvStride, hd) * scale;
-      scores[p] = s;
-      mx = s > mx ? s : mx;
-    }
-    const vf vmx = splat(mx);
-    vf vsum = splat(0.0f);
-    p = 0;
-    for (; p + W <= count; p += W) {
-      vf e = vexp(loadF(scores + p) - vmx);
-      storeF(scores + p, e);
-      vsum += e;
-    }
-    float sum = reduceAdd(vsum);
-    for (; p < count; p++) {
-      float e = expf(scores[p] - mx);
-      scores[p] = e;
-      sum += e;
-    }
-
-    // Σ_p e_p · v_p, positions in order, accumulated in registers four vectors of the head at a time.
-    const float* v0 = a.v + first * kvStride + kvOff;
-    size_t d = 0;
-    for (; d + 4 * W <= body; d += 4 * W) {
-      vf o0 = splat(0.0f), o1 = o0, o2 = o0, o3 = o0;
-      for (p = 0; p < count; p++) {
-        const float* v = v0 + p * kvStride + d;
-        const vf wp = splat(scores[p]);
-        o0 = o0 + wp * loadF(v);
-        o1 = o1 + wp * loadF(v + W);
-        o2 = o2 + wp * loadF(v + 2 * W);
-        o3 = o3 + wp * loadF(v + 3 * W);
-      }
-      storeF(out + d, o0);
-      storeF(out + d + W, o1);
-      storeF(out + d + 2 * W, o2);
-      storeF(out + d + 3 * W, o3);
-    }
-    for (; d + W <= body; d += W) {
-      vf o = splat(0.0f);
-      for (p = 0; p < count; p++) o = o + splat(scores[p]) * loadF(v0 + p * kvStride + d);
-      storeF(out + d, o);
-    }
-    for (; d < hd; d++) {
-      float o = 0.0f;
-      for (p = 0; p < count; p++) o += scores[p] * v0[p * kvStride + d];
-      out[d] = o;
-    }
-    const float inv = 1.0f / sum;
-    for (d = 0; d < hd; d++) out[d] *= inv;
   }
 }
 

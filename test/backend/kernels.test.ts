@@ -313,10 +313,10 @@ test('rope matches the reference, including large positions', () => {
   runCases(cases);
 });
 
-test('attention matches the reference: GQA 1/2/4, sliding window, pos0 > 0', () => {
+test('attention matches the reference: GQA 1/2/3/4/8, sliding window, pos0 > 0', () => {
   const shapes: { tokens: number; pos0: number; kvHeads: number; group: number; headDim: number; window: number }[] = [];
   const cases: Case[] = [];
-  for (const group of [1, 2, 4]) {
+  for (const group of [1, 2, 3, 4, 8]) {
     for (const [tokens, pos0] of [[1, 0], [1, 9], [3, 0], [7, 5], [20, 100]] as const) {
       for (const window of [0, 3, 8]) {
         for (const headDim of [8, 20, 64]) shapes.push({ tokens, pos0, kvHeads: 2, group, headDim, window });
@@ -343,6 +343,34 @@ test('attention matches the reference: GQA 1/2/4, sliding window, pos0 > 0', () 
       assertClose(view, want, mag, 16 * EPS32, what);
       return view;
     } });
+  }
+  runCases(cases);
+});
+
+test('grouped-query attention equals multi-head attention over repeated kv heads, bit for bit', () => {
+  // The kernel attends the query heads of a kv head together; each must get the bits it gets alone.
+  const cases: Case[] = [];
+  for (const group of [2, 3, 4, 5, 8]) {
+    for (const [tokens, pos0, headDim, window] of [[1, 37, 64, 0], [5, 3, 20, 0], [2, 60, 128, 16]] as const) {
+      const kvHeads = 2, heads = kvHeads * group, ctx = pos0 + tokens;
+      const q = randomF32(tokens * heads * headDim, 2);
+      const k = randomF32(ctx * kvHeads * headDim, 2);
+      const v = randomF32(ctx * kvHeads * headDim, 3);
+      // the same keys and values with every kv head repeated for each query head of its group
+      const repeat = (m: Float32Array): Float32Array => {
+        const r = new Float32Array(ctx * heads * headDim);
+        for (let p = 0; p < ctx; p++) for (let h = 0; h < heads; h++) r.set(m.subarray((p * kvHeads + Math.floor(h / group)) * headDim, (p * kvHeads + Math.floor(h / group) + 1) * headDim), (p * heads + h) * headDim);
+        return r;
+      };
+      const kr = repeat(k), vr = repeat(v);
+      cases.push({ label: `GQA group ${group} tokens=${tokens} headDim=${headDim}`, run: (what) => {
+        const grouped = new Float32Array(q.length), alone = new Float32Array(q.length);
+        cpuBackend.attention(grouped, q, [{ kCache: k, vCache: v, tokens, pos0 }], heads, kvHeads, headDim, window);
+        cpuBackend.attention(alone, q, [{ kCache: kr, vCache: vr, tokens, pos0 }], heads, heads, headDim, window);
+        assert.deepEqual(grouped, alone, what);
+        return grouped;
+      } });
+    }
   }
   runCases(cases);
 });
