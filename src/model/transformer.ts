@@ -138,6 +138,7 @@ export class Transformer {
     let k = scratch.get('attn.k', T * kvDim); // [T, kvHeads, D]
     let v = scratch.get('attn.v', T * kvDim); // [T, kvHeads, D]
     const qkv = this.fusedQkv[l];
+    let qk: Float32Array | undefined; // one row's q and k, one after another (RoPE rotates both in one call)
     if (qkv) {
       // one product for q, k and v; a single row splits by views, several rows are copied apart
       const W = qDim + 2 * kvDim;
@@ -145,6 +146,7 @@ export class Transformer {
       backend.matmul(all, h, qkv, T);
       if (T === 1) {
         q = all.subarray(0, qDim);
+        qk = all.subarray(0, qDim + kvDim);
         k = all.subarray(qDim, qDim + kvDim);
         v = all.subarray(qDim + kvDim, W);
       } else {
@@ -169,8 +171,14 @@ export class Transformer {
     const ctx = scratch.get('attn.ctx', T * qDim); // [T, heads, D]
     // RoPE and attention for every sequence of the step, one call each
     const rows: AttentionSeq[] = seqs.map(({ ids, cache }) => ({ tokens: ids.length, pos0: cache.length, kCache: cache.keys[l]!, vCache: cache.values[l]! }));
-    backend.rope(q, rows, cfg.numHeads, D, cfg.ropeTheta);
-    backend.rope(k, rows, cfg.numKvHeads, D, cfg.ropeTheta);
+    if (qk) {
+      // q and k of one row lie one after another in the fused product: one call rotates both, and the
+      // position's angles are computed once
+      backend.rope(qk, rows, cfg.numHeads + cfg.numKvHeads, D, cfg.ropeTheta);
+    } else {
+      backend.rope(q, rows, cfg.numHeads, D, cfg.ropeTheta);
+      backend.rope(k, rows, cfg.numKvHeads, D, cfg.ropeTheta);
+    }
     let r = 0;
     for (const { tokens: n, pos0, kCache, vCache } of rows) {
       kCache.set(k.subarray(r * kvDim, (r + n) * kvDim), pos0 * kvDim);
