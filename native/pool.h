@@ -39,9 +39,10 @@ class ThreadPool {
   typedef void (*Task)(void* ctx, size_t chunk, float* scratch);
 
   // How long an idle worker spins before sleeping: long enough to bridge the JavaScript between two
-  // kernel calls of one decode step and the sampling and step loop between two tokens (at 200 us a
-  // token woke a sleeping worker 1.4 times), short enough not to hold a shared core for long.
-  static constexpr int kSpinMicros = 1000;
+  // kernel calls of one decode step, short enough not to hold a shared core for long. (1 ms, which
+  // also bridges the gap between two tokens, made decode 16% slower on a machine where another
+  // process wanted the cores: the spinning worker held one the JavaScript thread needed.)
+  static constexpr int kSpinMicros = 200;
 
   explicit ThreadPool(int threads);
   ~ThreadPool();
