@@ -3,6 +3,7 @@ import type { AttentionSeq, Backend } from '../tensor/backend.js';
 import { Scratch } from '../tensor/scratch.js';
 import type { Weight } from '../tensor/weight.js';
 import { readRows } from '../tensor/weight.js';
+import { rowRange } from '../moe/buffers.js';
 import type { DispatchPolicy } from '../moe/dispatch.js';
 import type { ExpertProvider } from '../moe/expert-provider.js';
 import { MappedExperts } from '../moe/expert-provider.js';
@@ -145,10 +146,7 @@ export class Transformer {
       const all = scratch.get('attn.qkv', T * W); // [T, q | k | v]
       backend.matmul(all, h, qkv, T);
       if (T === 1) {
-        q = all.subarray(0, qDim);
-        qk = all.subarray(0, qDim + kvDim);
-        k = all.subarray(qDim, qDim + kvDim);
-        v = all.subarray(qDim + kvDim, W);
+        ({ q, qk, k, v } = this.rowViews(all, qDim, kvDim));
       } else {
         for (let t = 0; t < T; t++) {
           q.set(all.subarray(t * W, t * W + qDim), t * qDim);
@@ -181,18 +179,43 @@ export class Transformer {
     }
     let r = 0;
     for (const { tokens: n, pos0, kCache, vCache } of rows) {
-      kCache.set(k.subarray(r * kvDim, (r + n) * kvDim), pos0 * kvDim);
-      vCache.set(v.subarray(r * kvDim, (r + n) * kvDim), pos0 * kvDim);
+      kCache.set(rowRange(k, r * kvDim, (r + n) * kvDim), pos0 * kvDim);
+      vCache.set(rowRange(v, r * kvDim, (r + n) * kvDim), pos0 * kvDim);
       r += n;
     }
     backend.attention(ctx, q, rows, cfg.numHeads, cfg.numKvHeads, D, cfg.slidingWindow);
     backend.matmul(out, ctx, a.o, T, a.oBias);
   }
 
+  /**
+   * q, q+k, k and v of one row of the fused q/k/v product, as views of it. A decode step asks for the
+   * same four views of the same scratch buffer in every layer; making a typed-array view costs more
+   * than the copy it saves, so they are made again only when the buffer changes.
+   */
+  private rowViews(all: Float32Array, qDim: number, kvDim: number): QkvViews {
+    let views = this.qkvViews;
+    if (views?.all !== all) {
+      views = { all, q: all.subarray(0, qDim), qk: all.subarray(0, qDim + kvDim), k: all.subarray(qDim, qDim + kvDim), v: all.subarray(qDim + kvDim, qDim + 2 * kvDim) };
+      this.qkvViews = views;
+    }
+    return views;
+  }
+
+  private qkvViews: QkvViews | undefined;
+
   /** Bytes of reusable activation buffers currently held. */
   get activationBytes(): number {
     return this.scratch.bytes;
   }
+}
+
+/** Views of one row of the fused q/k/v product (see Transformer.rowViews). */
+interface QkvViews {
+  readonly all: Float32Array;
+  readonly q: Float32Array;
+  readonly qk: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
 }
 
 function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
