@@ -76,6 +76,8 @@
       'target_name': 'moesaic_native',
       'sources': [
         'native/binding.cc',
+        'native/decode-binding.cc',
+        'native/decode-layer.cc',
         'native/dispatch.cc',
         'native/experts.cc',
         'native/expert-io.cc',

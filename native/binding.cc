@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "decode-binding.h"
 #include "dispatch.h"
 #include "dtype.h"
 #include "expert-io.h"
@@ -523,6 +524,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allocHugePages", Napi::Function::New(env, AllocHugePages, "allocHugePages"));
   exports.Set("releasePages", Napi::Function::New(env, ReleasePages, "releasePages"));
   InitExpertArena(env, exports);
+  InitDecode(env, exports);
   return exports;
 }
 

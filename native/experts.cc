@@ -48,6 +48,10 @@ void locate(const Phase& p, size_t c, size_t& g, size_t& r0, size_t& r1, size_t&
   n1 = std::min(p.cols, n0 + p.tile);
 }
 
+void prefetchRows(const void* p, size_t bytes) {
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(static_cast<const char*>(p) + o, 0, 2);
+}
+
 void gateUpUnit(const Phase& p, size_t c, float* scratch) {
   const ExpertsArgs& a = *p.a;
   size_t g, r0, r1, n0, n1;
@@ -69,6 +73,10 @@ void gateUpUnit(const Phase& p, size_t c, float* scratch) {
   MatmulArgs mu = mg;
   mu.y = up;
   mu.w = static_cast<const char*>(e.wu) + n0 * H * p.elem;
+  // The up tile is a whole matrix away from the gate tile: its first rows are fetched while the gate tile is
+  // computed, so it does not start on a demand miss (the gate tile's own stream runs on into the next
+  // unit's gate tile, which its last block prefetches).
+  prefetchRows(mu.w, std::min<size_t>(w, 4) * H * p.elem);
   matmulRange(p.k, mg, 0, R, 0, w);
   matmulRange(p.k, mu, 0, R, 0, w);
   for (size_t i = 0; i < R; i++) {

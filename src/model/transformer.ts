@@ -12,6 +12,7 @@ import { moeForward } from '../moe/moe-layer.js';
 import type { Router } from '../moe/routing.js';
 import { swiglu } from '../moe/swiglu.js';
 import type { ModelConfig } from './config.js';
+import { FusedDecode } from './fused-decode.js';
 import type { KvCache } from './kv-cache.js';
 import type { LayerWeights, ModelWeights } from './layer-weights.js';
 
@@ -95,7 +96,10 @@ export class Transformer {
     for (const s of seqs) for (let t = 0; t < s.ids.length; t++) readRows(weights.embed, s.ids[t]!, 1, x, row++ * H);
     const h = scratch.get('h', T * H); // [T, H] normed input of a block
     const y = scratch.get('y', T * H); // [T, H] block output
-    for (let l = 0; l < cfg.numLayers; l++) {
+    // one sequence's decode token, unobserved: two native calls per layer where the model allows
+    const fused = decode && T === 1 && !opts.observer ? this.fusedDecode() : undefined;
+    if (fused) fused.run(x, seqs[0]!.cache);
+    else for (let l = 0; l < cfg.numLayers; l++) {
       const lw = weights.layers[l]!;
       backend.rmsNorm(h, x, lw.inputNorm, T, cfg.rmsEps);
       this.attention(l, lw, y, h, T, seqs);
@@ -202,6 +206,19 @@ export class Transformer {
   }
 
   private qkvViews: QkvViews | undefined;
+
+  /** How a single sequence's unobserved decode token runs: 'fused' (src/model/fused-decode.ts) or 'per-op'. */
+  get decodePath(): 'fused' | 'per-op' {
+    return this.fusedDecode() ? 'fused' : 'per-op';
+  }
+
+  /** The fused decode step, decided at the first decode step: undefined where the model cannot use it. */
+  private fusedDecode(): FusedDecode | undefined {
+    if (this.fused === null) this.fused = FusedDecode.create(this.cfg, this.weights, this.backend, this.router, this.policy, this.experts, this.fusedQkv);
+    return this.fused;
+  }
+
+  private fused: FusedDecode | undefined | null = null;
 
   /** Bytes of reusable activation buffers currently held. */
   get activationBytes(): number {

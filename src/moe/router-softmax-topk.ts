@@ -11,24 +11,41 @@ import { allocRouting, softmaxRow, topKInto } from './routing.js';
 export function softmaxTopKRouter(renormalize: boolean, name?: string, fixedK?: number): Router {
   return {
     name: name ?? (renormalize ? 'softmax-topk-norm' : 'softmax-topk'),
+    softmaxTopK: { renormalize, fixedK },
     route({ logits, tokens, numExperts: E, k: cfgK }: RouterInput): Routing {
       const k = Math.min(fixedK ?? cfgK, E);
       const out = allocRouting(tokens, k);
-      const { experts, weights } = out;
       const probs = new Float64Array(E); // [E] one token's probabilities
       const top = new Float64Array(k); // topKInto's scratch
-      for (let t = 0; t < tokens; t++) {
-        softmaxRow(logits, t * E, E, probs);
-        const row = t * k;
-        const found = topKInto(probs, 0, E, k, experts, row, top);
-        let kept = 0;
-        for (let j = 0; j < found; j++) kept += probs[experts[row + j]!]!;
-        for (let j = 0; j < found; j++) {
-          const p = probs[experts[row + j]!]!;
-          weights[row + j] = renormalize ? p / kept : p;
-        }
-      }
+      for (let t = 0; t < tokens; t++) softmaxTopKRow(logits, t * E, E, k, renormalize, probs, top, out.experts, out.weights, t * k);
       return out;
     },
   };
+}
+
+/**
+ * One token: p = softmax(logits[off, off + E)), its k largest into experts/weights[row, row + k)
+ * (renormalised to sum 1 when asked). probs [E] and top [k] are scratch. Returns how many were found.
+ */
+export function softmaxTopKRow(
+  logits: ArrayLike<number>,
+  off: number,
+  E: number,
+  k: number,
+  renormalize: boolean,
+  probs: Float64Array,
+  top: Float64Array,
+  experts: Int32Array,
+  weights: Float32Array,
+  row: number,
+): number {
+  softmaxRow(logits, off, E, probs);
+  const found = topKInto(probs, 0, E, k, experts, row, top);
+  let kept = 0;
+  for (let j = 0; j < found; j++) kept += probs[experts[row + j]!]!;
+  for (let j = 0; j < found; j++) {
+    const p = probs[experts[row + j]!]!;
+    weights[row + j] = renormalize ? p / kept : p;
+  }
+  return found;
 }

@@ -51,6 +51,18 @@ export interface RouterInput {
 export interface Router {
   readonly name: string;
   route(input: RouterInput): Routing;
+  /**
+   * Set by a router whose routing is a softmax, then the top-k of each token alone (softmaxTopKRouter):
+   * the fused decode step (src/model/fused-decode.ts) routes its token with softmaxTopKRow directly.
+   */
+  readonly softmaxTopK?: SoftmaxTopK;
+}
+
+/** How a softmax-then-top-k router picks (see softmaxTopKRow). */
+export interface SoftmaxTopK {
+  readonly renormalize: boolean;
+  /** k whatever the config says, when set */
+  readonly fixedK?: number;
 }
 
 export function allocRouting(tokens: number, k: number): Routing {

@@ -217,6 +217,17 @@ const cpuBackendBf16: Backend = {
   swiGluExperts: (out, x, act, experts, rowStarts) => nativeSwiGluExperts(PRECISION_CODE.bf16, cpuBackendBf16, out, x, act, experts, rowStarts),
 };
 
+/**
+ * The native matmul precision code of a `cpu` backend, whose kernels the fused decode step
+ * (src/model/fused-decode.ts) calls directly; undefined for any other backend (ref, profiling, wrappers),
+ * which runs the per-op path.
+ */
+export function nativePrecisionCode(backend: Backend): number | undefined {
+  if (backend === cpuBackend) return PRECISION_CODE.exact;
+  if (backend === cpuBackendBf16) return PRECISION_CODE.bf16;
+  return undefined;
+}
+
 /** The `cpu` backend in a matmul precision: one shared, stateless object per precision. */
 export function cpuBackendFor(precision: MatmulPrecision): Backend {
   return precision === 'bf16' ? cpuBackendBf16 : cpuBackend;

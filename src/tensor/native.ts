@@ -34,6 +34,9 @@ export interface PoolStats {
 /** Weight arrays: Float32Array for f32, Uint16Array of raw bits for bf16/f16. */
 type WeightArray = Float32Array | Uint16Array;
 
+/** An opaque native decode plan (createDecodePlan). */
+export type DecodePlanHandle = { readonly __decodePlan: unique symbol };
+
 export interface NativeAddon {
   /**
    * y[rows, n] = x[rows, k] · Wᵀ (+ bias); dtype codes as DTYPE_CODE in dtype.ts; precision 0 exact
@@ -93,6 +96,17 @@ export interface NativeAddon {
   poolStats(): PoolStats;
   /** Throws an Error with code 'E_IO' when the file cannot be opened or mapped. */
   mapFile(path: string): ArrayBuffer;
+  /**
+   * The fused decode step (native/decode-binding.cc): a plan over one model's weights, then two calls
+   * per layer. sizes: [hidden, heads, kvHeads, headDim, ffn, experts, layers, window, ropeTheta, eps,
+   * expertDtype, precision]; weights per layer: input norm, q/k/v, o, post-attention norm, router, every
+   * expert's gate, then up, then down; dtypes: one DTYPE_CODE per weight.
+   */
+  createDecodePlan(sizes: Float64Array, weights: WeightArray[], dtypes: Int32Array): DecodePlanHandle;
+  /** x through layer's attention block (the token's key/value go to row pos); router logits out */
+  decodeAttention(plan: DecodePlanHandle, layer: number, x: Float32Array, kCache: Float32Array, vCache: Float32Array, pos: number, routerLogits: Float32Array): void;
+  /** layer's experts half, right after its decodeAttention: chosen experts (routing order) and weights */
+  decodeExperts(plan: DecodePlanHandle, layer: number, x: Float32Array, chosen: Int32Array, weights: Float32Array): void;
   /** zeroed anonymous memory at a 2 MiB boundary, advised to be backed by transparent huge pages */
   allocHugePages(bytes: number): ArrayBuffer;
   /** MADV_DONTNEED on the whole pages inside a view of a mapFile buffer (never anonymous memory) */

@@ -1,0 +1,117 @@
+import type { DispatchPolicy } from '../moe/dispatch.js';
+import type { ExpertProvider } from '../moe/expert-provider.js';
+import { MappedExperts } from '../moe/expert-provider.js';
+import type { Router, SoftmaxTopK } from '../moe/routing.js';
+import { softmaxTopKRow } from '../moe/router-softmax-topk.js';
+import type { Backend } from '../tensor/backend.js';
+import { nativePrecisionCode } from '../tensor/cpu-backend.js';
+import { DTYPE_CODE } from '../tensor/dtype.js';
+import type { DecodePlanHandle, NativeAddon } from '../tensor/native.js';
+import { nativeAddon } from '../tensor/native.js';
+import type { Weight } from '../tensor/weight.js';
+import type { ModelConfig } from './config.js';
+import type { KvCache } from './kv-cache.js';
+import type { ModelWeights } from './layer-weights.js';
+
+const PLAIN = new Set(['f32', 'bf16', 'f16']);
+
+/**
+ * One sequence's decode token through every layer in two native calls per layer (native/decode-layer.h):
+ * the attention half (norm, q/k/v, RoPE, cache write, attention, o, residual, norm, router logits), then
+ * in TypeScript the token's softmax-top-k routing (8 logits), then the experts half (the chosen experts'
+ * grouped products, the weighted combine, residual). The per-op path made ~7 calls per layer and ran its
+ * glue in TypeScript; with 260 MB of weights streaming through the caches every token, each call and
+ * each line of glue started on cold caches, about 1 ms of a 10 ms token on the bench model. The same
+ * kernels run in the same order, and the routing and combine round as the per-op path does, so the
+ * logits are bit-identical to it (tested).
+ *
+ * Used only where it is that path exactly: the native `cpu` backend (any precision); every layer a MoE
+ * layer without a shared expert, its q, k and v adjacent in memory (fusedQkv) with no biases or norms,
+ * weights in f32/bf16/f16; no q/k/v clipping; a softmax-top-k router; dynamic gating; the mapped experts
+ * (no cache); one sequence's one token, unobserved (Transformer.forwardBatch checks the step).
+ */
+export class FusedDecode {
+  private readonly plan: DecodePlanHandle;
+  private readonly addon: NativeAddon;
+  private readonly logits: Float32Array; // [experts] the router's
+  private readonly chosen: Int32Array; // [k]
+  private readonly weights: Float32Array; // [k]
+  private readonly probs: Float64Array; // [experts]
+  private readonly top: Float64Array; // [k]
+
+  private constructor(
+    plan: DecodePlanHandle,
+    private readonly layers: number,
+    private readonly experts: number,
+    private readonly k: number,
+    private readonly rule: SoftmaxTopK,
+  ) {
+    this.plan = plan;
+    this.addon = nativeAddon();
+    this.logits = new Float32Array(experts);
+    this.chosen = new Int32Array(k);
+    this.weights = new Float32Array(k);
+    this.probs = new Float64Array(experts);
+    this.top = new Float64Array(k);
+  }
+
+  /** The fused step for this model, or undefined where the per-op path must run (see the class doc). */
+  static create(
+    cfg: ModelConfig,
+    weights: ModelWeights,
+    backend: Backend,
+    router: Router,
+    policy: DispatchPolicy,
+    experts: ExpertProvider,
+    fusedQkv: readonly (Weight | undefined)[],
+  ): FusedDecode | undefined {
+    const precision = nativePrecisionCode(backend);
+    const rule = router.softmaxTopK;
+    if (precision === undefined || !rule || policy.name !== 'dynamic' || !(experts instanceof MappedExperts) || cfg.clipQkv > 0) return undefined;
+    const E = weights.layers[0]?.moe?.router.shape[0] ?? 0;
+    const k = Math.min(rule.fixedK ?? cfg.topK, E);
+    if (E === 0 || k < 1 || k > 64) return undefined;
+    const ffn = weights.layers[0]!.moe!.experts[0]!.gate.shape[0]!;
+    const expertDtype = weights.layers[0]!.moe!.experts[0]!.gate.dtype;
+    const arrays: (Float32Array | Uint16Array)[] = [];
+    const dtypes: number[] = [];
+    const add = (w: Weight): boolean => {
+      if (!PLAIN.has(w.dtype)) return false;
+      arrays.push(w.data as Float32Array | Uint16Array);
+      dtypes.push(DTYPE_CODE[w.dtype]);
+      return true;
+    };
+    for (let l = 0; l < weights.layers.length; l++) {
+      const lw = weights.layers[l]!;
+      const moe = lw.moe;
+      const qkv = fusedQkv[l];
+      const a = lw.attn;
+      if (!moe || moe.shared || !qkv || a.oBias || a.qNorm || a.kNorm || moe.router.shape[0] !== E || moe.experts.length !== E) return undefined;
+      if (![lw.inputNorm, qkv, a.o, lw.postAttnNorm, moe.router].every(add)) return undefined;
+      for (const part of ['gate', 'up', 'down'] as const) {
+        for (const e of moe.experts) {
+          if (e[part].dtype !== expertDtype || e.gate.shape[0] !== ffn || !add(e[part])) return undefined;
+        }
+      }
+    }
+    const sizes = Float64Array.of(cfg.hiddenSize, cfg.numHeads, cfg.numKvHeads, cfg.headDim, ffn, E, cfg.numLayers, cfg.slidingWindow, cfg.ropeTheta, cfg.rmsEps, DTYPE_CODE[expertDtype], precision);
+    const plan = nativeAddon().createDecodePlan(sizes, arrays, Int32Array.from(dtypes));
+    return new FusedDecode(plan, cfg.numLayers, E, k, rule);
+  }
+
+  /**
+   * x [hidden] (the token's embedding row) through every layer, in place; the token's keys and values
+   * go to row cache.length of each layer's cache (the caller advances cache.length).
+   */
+  run(x: Float32Array, cache: KvCache): void {
+    const { addon, plan, logits, chosen, weights, probs, top, experts, k } = this;
+    const pos = cache.length;
+    for (let l = 0; l < this.layers; l++) {
+      addon.decodeAttention(plan, l, x, cache.keys[l]!, cache.values[l]!, pos, logits);
+      const found = softmaxTopKRow(logits, 0, experts, k, this.rule.renormalize, probs, top, chosen, weights, 0);
+      // (a softmax always yields k; fewer would be a router masking experts, as the per-op path allows)
+      if (found === k) addon.decodeExperts(plan, l, x, chosen, weights);
+      else if (found > 0) addon.decodeExperts(plan, l, x, chosen.subarray(0, found), weights.subarray(0, found));
+    }
+  }
+}
