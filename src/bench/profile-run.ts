@@ -14,7 +14,18 @@ export interface ProfileResult {
   readonly prompt_tokens: number;
   readonly decode_steps: number;
   readonly reps: number;
-  readonly by_threads: readonly { readonly threads: number; readonly token_ms: number; readonly rows: readonly ProfileRow[] }[];
+  readonly by_threads: readonly ProfileAtThreads[];
+}
+
+export interface ProfileAtThreads {
+  readonly threads: number;
+  /** the token while profiled (per-op path, clock reads around every call) */
+  readonly token_ms: number;
+  readonly rows: readonly ProfileRow[];
+  /** the model's decode path, and the token unprofiled on it and on the per-op path (medians) */
+  readonly decode_path: 'fused' | 'per-op';
+  readonly fused_ms?: number;
+  readonly per_op_ms: number;
 }
 
 export async function runProfile(
@@ -28,11 +39,17 @@ export async function runProfile(
   for (const threads of o.threads) {
     const runs: ProfileRow[][] = [];
     const totals: number[] = [];
+    const fused: number[] = [];
+    const perOp: number[] = [];
+    let path: 'fused' | 'per-op' = 'per-op';
     for (let rep = 1; rep <= o.reps; rep++) {
       const job: GenerateJob = { model: o.model, promptIds: ids, genTokens: o.genTokens, threads, warmup: true, runOptions: o.runOptions };
       const p = fromJson(await runChild<DecodeProfileJson>(new URL('./profile-worker.js', import.meta.url), job, o.childTimeoutMs));
       runs.push(decodeBreakdown(p));
       totals.push((p.forwardMs + p.sampleMs + p.detokenizeMs) / p.tokens);
+      path = p.decodePath;
+      if (p.fusedMs !== undefined) fused.push(p.fusedMs);
+      perOp.push(p.perOpMs);
       log(`profile rep ${rep}/${o.reps}, ${threads} threads: ${totals[totals.length - 1]!.toFixed(2)} ms per decode token`);
     }
     const rows = runs[0]!.map((r, i) => ({
@@ -41,7 +58,7 @@ export async function runProfile(
       calls: median(runs.map((x) => x[i]!.calls)),
       gbs: r.gbs === undefined ? undefined : median(runs.map((x) => x[i]!.gbs!)),
     }));
-    byThreads.push({ threads, token_ms: median(totals), rows });
+    byThreads.push({ threads, token_ms: median(totals), rows, decode_path: path, fused_ms: fused.length ? median(fused) : undefined, per_op_ms: median(perOp) });
   }
   return { prompt_tokens: o.promptTokens, decode_steps: o.genTokens - 1, reps: o.reps, by_threads: byThreads };
 }
@@ -53,7 +70,12 @@ function fromJson(j: DecodeProfileJson): DecodeProfile {
 export function formatProfile(r: ProfileResult, model: string): string {
   const lines = [`bench generate --profile: ${model}; ${r.prompt_tokens}-token prompt, ${r.decode_steps} decode steps profiled; median of ${r.reps} runs`];
   for (const t of r.by_threads) {
-    lines.push('', `${t.threads} threads: ${t.token_ms.toFixed(3)} ms per decode token while profiled (${(1000 / t.token_ms).toFixed(1)} tok/s)`);
+    lines.push('', `${t.threads} threads: ${t.token_ms.toFixed(3)} ms per decode token while profiled (${(1000 / t.token_ms).toFixed(1)} tok/s), op by op on the per-op path`);
+    lines.push(
+      t.fused_ms === undefined
+        ? `  unprofiled token: ${t.per_op_ms.toFixed(3)} ms (this model decodes on the per-op path)`
+        : `  unprofiled token: fused path ${t.fused_ms.toFixed(3)} ms, per-op path ${t.per_op_ms.toFixed(3)} ms (fused ${(t.per_op_ms / t.fused_ms).toFixed(2)}x; alternating bursts)`,
+    );
     const head = ['per decode token', 'ms', '% of token', 'calls', 'GB/s', ''];
     const body = t.rows.map((x) => [
       x.what,

@@ -12,6 +12,7 @@ import { childMain, readJob } from './child.js';
 import type { DecodeProfile } from './profile.js';
 import { ProfilingBackend, weightRows } from './profile.js';
 import type { GenerateJob } from './protocol.js';
+import { median } from './stats.js';
 
 /** DecodeProfile with its Map as an object, for the JSON line. */
 export type DecodeProfileJson = Omit<DecodeProfile, 'kernels'> & { kernels: Record<string, { calls: number; ms: number; bytes: number }> };
@@ -61,6 +62,25 @@ await childMain(async (): Promise<DecodeProfileJson> => {
   const pool = poolStats();
   setPoolProfiling(false);
 
+  // The rows above profile the per-op path op by op (the profiling backend sees every call). The token
+  // unprofiled, on the model's own path (fused where it qualifies, src/model/fused-decode.ts) and on the
+  // per-op path, in alternating bursts at the same depth:
+  const decodePath = plain.decodePath;
+  const perOp = new Transformer(cfg, plain.weights, Object.create(plain.backend) as typeof plain.backend, plain.router, plain.policy, plain.experts);
+  const last = generated[generated.length - 1]!;
+  const bursts: Record<'fused' | 'perOp', number[]> = { fused: [], perOp: [] };
+  for (let r = 0; r < 7; r++) {
+    for (const [name, tr] of [['fused', plain], ['perOp', perOp]] as const) {
+      if (name === 'fused' && decodePath !== 'fused') continue;
+      const t0 = performance.now();
+      for (let i = 0; i < 8; i++) {
+        argmax(tr.forward([last], cache));
+        cache.length--;
+      }
+      bursts[name].push((performance.now() - t0) / 8);
+    }
+  }
+
   // one JS -> native call with (almost) no work: argument checks plus the N-API transition
   const one = new Float32Array(1);
   const calls = 20_000;
@@ -78,5 +98,8 @@ await childMain(async (): Promise<DecodeProfileJson> => {
     moe,
     pool,
     callOverheadUs,
+    decodePath,
+    fusedMs: decodePath === 'fused' ? median(bursts.fused) : undefined,
+    perOpMs: median(bursts.perOp),
   };
 });

@@ -160,6 +160,11 @@ export interface DecodeProfile {
   readonly pool: PoolStats;
   /** one JS -> native call with no work (argument checks and N-API), us */
   readonly callOverheadUs: number;
+  /** the path the model's decode token takes unprofiled (Transformer.decodePath) */
+  readonly decodePath: 'fused' | 'per-op';
+  /** the token unprofiled, ms: on the fused path (when the model takes it) and on the per-op path */
+  readonly fusedMs?: number;
+  readonly perOpMs: number;
 }
 
 /** One row of the per-token breakdown. */

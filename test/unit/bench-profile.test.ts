@@ -58,6 +58,8 @@ test('decodeBreakdown: rows add up to the token time; MoE stages exclude their k
     moe: { gate: 5, order: 4, exchange: 1, expert: 66, combine: 2 },
     pool: { jobs: 50, inlineJobs: 30, callerWaitMs: 0.5, pickups: 40, wakeMs: 0.2, sleepWakes: 10 },
     callOverheadUs: 2,
+    decodePath: 'per-op',
+    perOpMs: 9,
   });
   const get = (w: string) => rows.find((r) => r.what.startsWith(w))!;
   assert.equal(get('attn q/k/v').ms, 1);
@@ -72,4 +74,27 @@ test('decodeBreakdown: rows add up to the token time; MoE stages exclude their k
   assert.ok(Math.abs(total - 10.3) < 1e-9, `rows add to ${total}`);
   assert.equal(get('memo: JS').ms, (80 * 2) / 1000 / 10);
   assert.match(get('memo: pool, worker').note!, /mean 5\.00 us; 1\.0 jobs/);
+});
+
+test('bench generate --profile reports the decode path and the unprofiled token on it and on the per-op path', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { generateModel } = await import('../../src/gen/gen-model.js');
+  const { runProfile, formatProfile } = await import('../../src/bench/profile-run.js');
+  const dir = mkdtempSync(join(tmpdir(), 'moesaic-profile-'));
+  try {
+    for (const [arch, path] of [['mixtral', 'fused'], ['qwen2_moe', 'per-op']] as const) {
+      const out = join(dir, arch);
+      await generateModel({ arch, size: 'tiny', out, seed: 4 });
+      const r = await runProfile({ model: out, promptTokens: 8, genTokens: 4, reps: 1, threads: [1], seed: 1, childTimeoutMs: 60_000 }, () => {});
+      const t = r.by_threads[0]!;
+      assert.equal(t.decode_path, path, arch);
+      assert.equal(t.fused_ms !== undefined, path === 'fused', arch);
+      assert.ok(t.per_op_ms > 0 && t.rows.some((x) => x.what === 'attention' && x.calls > 0), arch);
+      assert.match(formatProfile(r, out), path === 'fused' ? /unprofiled token: fused path [\d.]+ ms, per-op path [\d.]+ ms/ : /decodes on the per-op path/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
