@@ -324,7 +324,7 @@ void runRope(const RopeArgs* seqs, size_t n) {
   const int parts = partsFor(total * (seqs[0].heads + 32) * seqs[0].headDim, total);
   const size_t chunks = parts == 1 ? 1 : std::min(total, static_cast<size_t>(parts) * kChunksPerPart);
   RopeJob job{k, seqs, first.data(), n, ceilDiv(total, chunks), total};
-  pool().run(ceilDiv(total, job.chunk), ropeChunk, &job, seqs[0].headDim);
+  pool().run(ceilDiv(total, job.chunk), ropeChunk, &job, 2 * seqs[0].headDim);
 }
 
 void runAttention(const AttentionArgs* seqs, size_t n) {

@@ -222,10 +222,14 @@ static void rope(const RopeArgs& a, size_t t0, size_t t1, float* scratch) {
   const size_t hd = a.headDim, half = hd / 2;
   float* __restrict cs = scratch;         // [half] cos
   float* __restrict sn = scratch + half;  // [half] sin
+  // [half] inverse frequencies, once per range rather than per token (the same doubles: pow was most
+  // of a prefill's RoPE time). The scratch holds 2·headDim floats, so these start 8-byte aligned.
+  double* __restrict inv = reinterpret_cast<double*>(scratch + hd);
+  for (size_t i = 0; i < half; i++) inv[i] = pow(a.theta, (-2.0 * (double)i) / (double)hd);
   for (size_t t = t0; t < t1; t++) {
     const double pos = a.pos0 + (double)t;
     for (size_t i = 0; i < half; i++) {
-      double angle = pos * pow(a.theta, (-2.0 * (double)i) / (double)hd);
+      double angle = pos * inv[i];
       cs[i] = (float)cos(angle);
       sn[i] = (float)sin(angle);
     }
