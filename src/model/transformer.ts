@@ -142,7 +142,9 @@ export class Transformer {
     let q = scratch.get('attn.q', T * qDim); // [T, heads, D]
     let k = scratch.get('attn.k', T * kvDim); // [T, kvHeads, D]
     let v = scratch.get('attn.v', T * kvDim); // [T, kvHeads, D]
-    const qkv = this.fusedQkv[l];
+    // the fused product for few rows, where streaming the weights is the cost; past that (prefill) the
+    // three products write q, k and v in place, where copying the rows apart cost more than it saved
+    const qkv = T <= FUSED_QKV_MAX_ROWS ? this.fusedQkv[l] : undefined;
     let qk: Float32Array | undefined; // one row's q and k, one after another (RoPE rotates both in one call)
     if (qkv) {
       // one product for q, k and v; a single row splits by views, several rows are copied apart
@@ -225,6 +227,9 @@ export class Transformer {
     return this.scratch.bytes;
   }
 }
+
+/** Rows up to which a step's q, k and v are one product (a batched decode step of this many sequences). */
+const FUSED_QKV_MAX_ROWS = 16;
 
 /** Views of one row of the fused q/k/v product (see Transformer.rowViews). */
 interface QkvViews {
