@@ -12,12 +12,15 @@
 
 namespace moesaic {
 
-// The most experts one token may choose.
+// The most experts one token may choose, and the plan's size limits (decode-binding.cc).
 constexpr size_t kMaxChosen = 64;
+constexpr size_t kMaxDecodeExperts = 4096;
+constexpr size_t kMaxDecodeSize = size_t(1) << 20;
 
 struct DecodeWeight {
   const void* data;
   int dtype;
+  size_t buffer;  // index of the ArrayBuffer holding it (decode-binding.cc checks it is still there)
 };
 
 struct DecodeLayerWeights {
@@ -28,7 +31,7 @@ struct DecodeLayerWeights {
 struct DecodePlan {
   static constexpr unsigned kMagic = 0x6d6f6464;  // checked when JavaScript hands the plan back
   unsigned magic = kMagic;
-  size_t hidden, heads, kvHeads, headDim, ffn, experts, layers, window;
+  size_t hidden, heads, kvHeads, headDim, ffn, experts, layers, window, maxChosen;
   double ropeTheta;
   float eps;
   int expertDtype, precision;

@@ -14,6 +14,10 @@ import type { KvCache } from './kv-cache.js';
 import type { ModelWeights } from './layer-weights.js';
 
 const PLAIN = new Set(['f32', 'bf16', 'f16']);
+/** native/decode-layer.h: kMaxChosen, kMaxDecodeExperts, kMaxDecodeSize */
+const MAX_CHOSEN = 64;
+const MAX_EXPERTS = 4096;
+const MAX_SIZE = 2 ** 20;
 
 /**
  * One sequence's decode token through every layer in two native calls per layer (native/decode-layer.h):
@@ -70,8 +74,10 @@ export class FusedDecode {
     if (precision === undefined || !rule || policy.name !== 'dynamic' || !(experts instanceof MappedExperts) || cfg.clipQkv > 0) return undefined;
     const E = weights.layers[0]?.moe?.router.shape[0] ?? 0;
     const k = Math.min(rule.fixedK ?? cfg.topK, E);
-    if (E === 0 || k < 1 || k > 64) return undefined;
-    const ffn = weights.layers[0]!.moe!.experts[0]!.gate.shape[0]!;
+    const ffn = weights.layers[0]?.moe?.experts[0]?.gate.shape[0] ?? 0;
+    // the native plan's limits (native/decode-layer.h)
+    const within = (n: number): boolean => n >= 1 && n <= MAX_SIZE;
+    if (!within(E) || E > MAX_EXPERTS || k < 1 || k > MAX_CHOSEN || !within(ffn) || !within(cfg.hiddenSize) || !within(cfg.numLayers) || !within(cfg.numHeads * cfg.headDim)) return undefined;
     const expertDtype = weights.layers[0]!.moe!.experts[0]!.gate.dtype;
     const arrays: (Float32Array | Uint16Array)[] = [];
     const dtypes: number[] = [];
@@ -94,7 +100,7 @@ export class FusedDecode {
         }
       }
     }
-    const sizes = Float64Array.of(cfg.hiddenSize, cfg.numHeads, cfg.numKvHeads, cfg.headDim, ffn, E, cfg.numLayers, cfg.slidingWindow, cfg.ropeTheta, cfg.rmsEps, DTYPE_CODE[expertDtype], precision);
+    const sizes = Float64Array.of(cfg.hiddenSize, cfg.numHeads, cfg.numKvHeads, cfg.headDim, ffn, E, cfg.numLayers, cfg.slidingWindow, cfg.ropeTheta, cfg.rmsEps, DTYPE_CODE[expertDtype], precision, k);
     const plan = nativeAddon().createDecodePlan(sizes, arrays, Int32Array.from(dtypes));
     return new FusedDecode(plan, cfg.numLayers, E, k, rule);
   }

@@ -216,7 +216,10 @@ export class Transformer {
 
   /** The fused decode step, decided at the first decode step: undefined where the model cannot use it. */
   private fusedDecode(): FusedDecode | undefined {
-    if (this.fused === null) this.fused = FusedDecode.create(this.cfg, this.weights, this.backend, this.router, this.policy, this.experts, this.fusedQkv);
+    if (this.fused === null) {
+      this.fused = undefined; // decided once: a plan that fails to build is not retried every step
+      this.fused = FusedDecode.create(this.cfg, this.weights, this.backend, this.router, this.policy, this.experts, this.fusedQkv);
+    }
     return this.fused;
   }
 

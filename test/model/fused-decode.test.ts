@@ -104,5 +104,42 @@ test('the native decode calls refuse bad arguments with a clear error', async ()
   assert.throws(() => addon.decodeExperts(plan, 0, x, Int32Array.of(1, 1), Float32Array.of(0.5, 0.5)), /chosen twice/);
   assert.throws(() => addon.decodeExperts(plan, 0, x, Int32Array.of(0, 999), Float32Array.of(0.5, 0.5)), /out of range/);
   assert.throws(() => addon.decodeExperts(plan, 0, x, Int32Array.of(0, 1), Float32Array.of(0.5)), /weights has 1 elements/);
-  assert.throws(() => addon.createDecodePlan(new Float64Array(12), [], new Int32Array(0)), /inconsistent sizes/);
+  assert.throws(() => addon.createDecodePlan(new Float64Array(13), [], new Int32Array(0)), /inconsistent sizes/);
+});
+
+/** A one-layer f32 plan's sizes and weights (hidden 16, 2 heads of 8 over 1 kv head, ffn 16, 2 experts), all views of one buffer. */
+function tinyPlanInputs(): { sizes: Float64Array; weights: Float32Array[]; buffer: ArrayBuffer } {
+  const H = 16, D = 8, F = 16, E = 2;
+  const lengths = [H, (2 * D + 2 * D) * H, H * 2 * D, H, E * H, ...Array(E).fill(F * H), ...Array(E).fill(F * H), ...Array(E).fill(H * F)];
+  const buffer = new ArrayBuffer(lengths.reduce((a, b) => a + b, 0) * 4);
+  let off = 0;
+  const weights = lengths.map((n) => {
+    const w = new Float32Array(buffer, off * 4, n);
+    for (let i = 0; i < n; i++) w[i] = Math.sin(i + off) * 0.1;
+    off += n;
+    return w;
+  });
+  return { sizes: Float64Array.of(H, 2, 1, D, F, E, 1, 0, 10000, 1e-5, 0, 0, 2), weights, buffer };
+}
+
+test('a decode plan refuses sizes whose products would overflow, and weights whose buffer went away', () => {
+  const addon = nativeAddon();
+  const { sizes, weights, buffer } = tinyPlanInputs();
+  const dtypes = new Int32Array(weights.length);
+  // products of these sizes wrap around 2^64: checked before anything is allocated or read
+  for (const [i, v] of [[1, 2 ** 33], [3, 2 ** 32], [0, 2 ** 39], [5, 5000], [12, 65]] as const) {
+    const bad = sizes.slice();
+    bad[i] = v;
+    assert.throws(() => addon.createDecodePlan(bad, weights, dtypes), /inconsistent sizes/, `size ${i} = ${v}`);
+  }
+  const plan = addon.createDecodePlan(sizes, weights, dtypes);
+  const x = new Float32Array(16).fill(0.5), logits = new Float32Array(2);
+  const k = new Float32Array(8), v = new Float32Array(8);
+  addon.decodeAttention(plan, 0, x, k, v, 0, logits);
+  addon.decodeExperts(plan, 0, x, Int32Array.of(1, 0), Float32Array.of(0.6, 0.4));
+  assert.ok(x.every(Number.isFinite));
+  // the weights' buffer moved away (transferred): the next call throws instead of reading freed memory
+  structuredClone(buffer, { transfer: [buffer] });
+  assert.equal(buffer.byteLength, 0);
+  assert.throws(() => addon.decodeAttention(plan, 0, x, k, v, 0, logits), /detached or resized/);
 });
