@@ -1,7 +1,8 @@
 import type { DispatchPolicy } from '../moe/dispatch.js';
 import type { ExpertProvider } from '../moe/expert-provider.js';
 import { MappedExperts } from '../moe/expert-provider.js';
-import type { Router, SoftmaxTopK } from '../moe/routing.js';
+import type { RoutingListener } from '../moe/moe-layer.js';
+import type { Router, Routing, SoftmaxTopK } from '../moe/routing.js';
 import { softmaxTopKRow } from '../moe/router-softmax-topk.js';
 import type { Backend } from '../tensor/backend.js';
 import { nativePrecisionCode } from '../tensor/cpu-backend.js';
@@ -57,7 +58,11 @@ export class FusedDecode {
     this.weights = new Float32Array(k);
     this.probs = new Float64Array(experts);
     this.top = new Float64Array(k);
+    this.routing = { tokens: 1, k, experts: this.chosen, weights: this.weights };
   }
+
+  /** the token's routing, as a routing listener sees it (the arrays above) */
+  private readonly routing: Routing;
 
   /** The fused step for this model, or undefined where the per-op path must run (see the class doc). */
   static create(
@@ -109,13 +114,15 @@ export class FusedDecode {
    * x [hidden] (the token's embedding row) through every layer, in place; the token's keys and values
    * go to row cache.length of each layer's cache (the caller advances cache.length).
    */
-  run(x: Float32Array, cache: KvCache): void {
+  run(x: Float32Array, cache: KvCache, onRouting?: RoutingListener): void {
     const { addon, plan, logits, chosen, weights, probs, top, experts, k } = this;
     const pos = cache.length;
     for (let l = 0; l < this.layers; l++) {
       addon.decodeAttention(plan, l, x, cache.keys[l]!, cache.values[l]!, pos, logits);
       const found = softmaxTopKRow(logits, 0, experts, k, this.rule.renormalize, probs, top, chosen, weights, 0);
       // (a softmax always yields k; fewer would be a router masking experts, as the per-op path allows)
+      if (found < k) chosen.fill(-1, found); // empty slots, as the router's own routing marks them
+      if (onRouting) onRouting(l, this.routing);
       if (found === k) addon.decodeExperts(plan, l, x, chosen, weights);
       else if (found > 0) addon.decodeExperts(plan, l, x, chosen.subarray(0, found), weights.subarray(0, found));
     }

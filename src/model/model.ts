@@ -1,5 +1,5 @@
 import { fail } from '../errors.js';
-import type { RoutingObserver } from '../moe/moe-layer.js';
+import type { RoutingListener, RoutingObserver } from '../moe/moe-layer.js';
 import { dispatchPolicy } from '../moe/policies.js';
 import { LYNX_DEFAULTS, lynxRouter } from '../moe/lynx.js';
 import { routerForConfig } from '../moe/routers.js';
@@ -36,6 +36,8 @@ export interface GenerateOptions extends SequenceOptions {
 export interface StepOptions {
   /** sees every MoE routing decision of the step */
   readonly observer?: RoutingObserver;
+  /** sees each layer's routing decisions only (the fused decode step reports to it too) */
+  readonly onRouting?: RoutingListener;
 }
 
 /** One sequence's share of a step: how many of its pending tokens to run (a prefill chunk, or 1). */
@@ -154,7 +156,7 @@ export class Model {
       seen.add(seq);
       return { ids: seq.nextIds(tokens), cache: seq.cache };
     });
-    const logits = this.transformer.forwardBatch(entries, { observer: opts.observer });
+    const logits = this.transformer.forwardBatch(entries, { observer: opts.observer, onRouting: opts.onRouting });
     const V = this.config.vocabSize;
     const out: StepToken[] = [];
     work.forEach(({ seq, tokens }, i) => {

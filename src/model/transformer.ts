@@ -7,7 +7,7 @@ import { rowRange } from '../moe/buffers.js';
 import type { DispatchPolicy } from '../moe/dispatch.js';
 import type { ExpertProvider } from '../moe/expert-provider.js';
 import { MappedExperts } from '../moe/expert-provider.js';
-import type { RoutingObserver } from '../moe/moe-layer.js';
+import type { RoutingListener, RoutingObserver } from '../moe/moe-layer.js';
 import { moeForward } from '../moe/moe-layer.js';
 import type { Router } from '../moe/routing.js';
 import { swiglu } from '../moe/swiglu.js';
@@ -26,6 +26,8 @@ export interface ForwardOptions {
   /** logits for every position ([tokens, vocab]) instead of only the last one ([1, vocab]) */
   readonly allLogits?: boolean;
   readonly observer?: RoutingObserver;
+  /** sees each layer's routing decisions only (the fused decode step reports to it too) */
+  readonly onRouting?: RoutingListener;
 }
 
 /**
@@ -98,7 +100,7 @@ export class Transformer {
     const y = scratch.get('y', T * H); // [T, H] block output
     // one sequence's decode token, unobserved: two native calls per layer where the model allows
     const fused = decode && T === 1 && !opts.observer ? this.fusedDecode() : undefined;
-    if (fused) fused.run(x, seqs[0]!.cache);
+    if (fused) fused.run(x, seqs[0]!.cache, opts.onRouting);
     else for (let l = 0; l < cfg.numLayers; l++) {
       const lw = weights.layers[l]!;
       backend.rmsNorm(h, x, lw.inputNorm, T, cfg.rmsEps);
@@ -106,7 +108,7 @@ export class Transformer {
       addInPlace(x, y, T * H);
       backend.rmsNorm(h, x, lw.postAttnNorm, T, cfg.rmsEps);
       if (lw.moe) {
-        const ctx = { backend, scratch, router: this.router, policy: this.policy, experts: this.experts, observer: opts.observer, decode };
+        const ctx = { backend, scratch, router: this.router, policy: this.policy, experts: this.experts, observer: opts.observer, onRouting: opts.onRouting, decode };
         moeForward(ctx, l, lw.moe, cfg.topK, y, h, T);
       } else {
         swiglu(backend, scratch, 'dense', y, h, T, lw.dense!);

@@ -31,6 +31,13 @@ export interface LayerStats {
 /** Sees every routing decision (trace recording, statistics), after the layer has run. */
 export type RoutingObserver = (layer: number, routing: Routing, plan: DispatchPlan, stats: LayerStats) => void;
 
+/**
+ * Sees each layer's routing decisions and nothing else (a server's metrics and routing trace): cheap
+ * enough that the fused decode step reports to it too, where an observer's plan and stage times send a
+ * step down the per-op path. The routing is valid during the call only.
+ */
+export type RoutingListener = (layer: number, routing: Routing) => void;
+
 export interface MoeContext {
   readonly backend: Backend;
   /** the model's reusable buffers (a Scratch) */
@@ -40,6 +47,7 @@ export interface MoeContext {
   /** where expert weights come from (default: the layer's own resolved weights, `w.experts`) */
   readonly experts?: ExpertProvider;
   readonly observer?: RoutingObserver;
+  readonly onRouting?: RoutingListener;
   /** a decode-only step (each sequence's next token): routers may select experts batch-wide (Lynx) */
   readonly decode?: boolean;
 }
@@ -81,6 +89,7 @@ export function moeForward(
   const logits = buffers.get('moe.router', tokens * numExperts); // [tokens, experts]
   backend.matmul(logits, x, w.router, tokens);
   const routing = ctx.router.route({ logits, hidden: x, tokens, numExperts, k, layer, weights: w, decode: ctx.decode });
+  ctx.onRouting?.(layer, routing);
   const t1 = now();
   times.gate += t1 - t0;
   // Plan

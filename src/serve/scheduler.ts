@@ -1,4 +1,4 @@
-import type { RoutingObserver } from '../moe/moe-layer.js';
+import type { RoutingListener } from '../moe/moe-layer.js';
 import { fail } from '../errors.js';
 import { ApiError } from './api-error.js';
 
@@ -26,7 +26,7 @@ export interface RequestOptions {
 /** What the scheduler needs of a model (src/model/model.ts `Model`): sequences and the step loop. */
 export interface SteppedModel<S extends ServedSequence> {
   newSequence(prompt: readonly number[], opts: RequestOptions): S;
-  step(work: readonly { seq: S; tokens: number }[], opts: { observer?: RoutingObserver }): readonly { seq: S; id: number; text: string }[];
+  step(work: readonly { seq: S; tokens: number }[], opts: { onRouting?: RoutingListener }): readonly { seq: S; id: number; text: string }[];
 }
 
 /**
@@ -98,7 +98,7 @@ export class Scheduler<S extends ServedSequence> {
     readonly limits: SchedulerLimits,
     /** bytes of KV cache a request will hold (prompt + max_tokens, within the context) */
     private readonly kvBytesFor: (promptTokens: number, maxTokens: number) => number,
-    private readonly hooks: { observer?: RoutingObserver; beforeStep?: () => void; afterStep?: (r: StepReport) => void } = {},
+    private readonly hooks: { onRouting?: RoutingListener; beforeStep?: () => void; afterStep?: (r: StepReport) => void } = {},
   ) {
     // every running sequence decodes one token per step: a smaller step budget would starve the last ones
     if (limits.maxStepTokens < limits.maxBatch) fail('E_BAD_OPTION', `max step tokens (${limits.maxStepTokens}) must be at least the max batch (${limits.maxBatch})`);
@@ -232,7 +232,7 @@ export class Scheduler<S extends ServedSequence> {
     if (work.length === 0) return;
     const decodeOnly = work.every((w) => w.seq.remainingPrompt === 0);
     this.hooks.beforeStep?.();
-    const out = this.model.step(work, { observer: this.hooks.observer });
+    const out = this.model.step(work, { onRouting: this.hooks.onRouting });
     for (const t of out) this.jobOf.get(t.seq)?.sink.token(t.id, t.text);
     for (let i = 0; i < this.running.length; ) {
       const j = this.running[i]!;

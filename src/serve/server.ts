@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ModelConfig } from '../model/config.js';
 import { sequenceKvBytes } from '../model/model.js';
-import type { RoutingObserver } from '../moe/moe-layer.js';
+import type { RoutingListener } from '../moe/moe-layer.js';
 import { buildApp } from './app.js';
 import { ChatTemplate } from './chat-template.js';
 import type { ServeContext } from './context.js';
@@ -50,12 +50,13 @@ export function createServer(model: ServableModel, opts: ServeOptions): Server {
   const cacheCounters = opts.cacheCounters ?? (model.expertCacheStats?.() ? () => model.expertCacheStats?.() ?? null : undefined);
   const metrics = new ServerMetrics(cfg.numLayers, cfg.numExperts, cacheCounters);
   const recorder = RoutingRecorder.forModel(name, cfg, opts.maxTraceRecords ?? 200_000);
-  const observer: RoutingObserver = (layer, routing) => {
+  // routing decisions only: a single sequence's decode step can then take the fused path
+  const onRouting: RoutingListener = (layer, routing) => {
     metrics.recordRouting(layer, routing.experts);
     recorder.record(layer, routing.tokens, routing.k, routing.experts, routing.weights);
   };
   const scheduler = new Scheduler(model, opts, (p, m) => sequenceKvBytes(cfg, p, m), {
-    observer,
+    onRouting,
     beforeStep: () => recorder.beginStep(),
     afterStep: (r) => {
       metrics.batchSize.set(r.sequences);

@@ -67,6 +67,35 @@ test('fused decode equals the per-op path on the trained model (learned routing)
   assertSameDecode(model, 12, 'pymoe-mixtral');
 });
 
+test('a routing listener sees the same decisions on the fused step as on the per-op path, and keeps the step fused', async () => {
+  const model = await loadModel(join(dir, 'mixtral-f32'));
+  const fused = model.transformer;
+  const plain = perOp(model);
+  const cfg = model.config;
+  const seen: Record<string, string[]> = { fused: [], plain: [] };
+  const listener = (into: string[]) => (layer: number, r: { tokens: number; k: number; experts: Int32Array; weights: Float32Array }) =>
+    into.push(`${layer} ${r.tokens}x${r.k} ${Array.from(r.experts).join(',')} ${Array.from(r.weights).join(',')}`);
+  assert.equal(fused.decodePath, 'fused');
+  const steps = (fused as unknown as { fused: { run: (...a: unknown[]) => void } }).fused;
+  let fusedRuns = 0;
+  const run = steps.run.bind(steps);
+  steps.run = (...a: unknown[]) => {
+    fusedRuns++;
+    run(...a);
+  };
+  const caches = [0, 1].map(() => new KvCache(cfg.numLayers, 32, cfg.numKvHeads * cfg.headDim));
+  fused.forward([4, 8, 15], caches[0]!);
+  plain.forward([4, 8, 15], caches[1]!);
+  for (let s = 0; s < 5; s++) {
+    const a = fused.forward([16 + s], caches[0]!, { onRouting: listener(seen.fused!) }).slice();
+    const b = plain.forward([16 + s], caches[1]!, { onRouting: listener(seen.plain!) }).slice();
+    assert.deepEqual(a, b, `step ${s}`);
+  }
+  assert.equal(fusedRuns, 5, 'every decode step took the fused path');
+  assert.equal(seen.fused!.length, 5 * cfg.numLayers);
+  assert.deepEqual(seen.fused, seen.plain);
+});
+
 test('the per-op path runs where the fused step would not be the same computation', async () => {
   for (const arch of ['qwen2_moe', 'olmoe', 'qwen3_moe'] as const) {
     const out = join(dir, arch);
