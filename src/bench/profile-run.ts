@@ -2,7 +2,7 @@ import type { RunOptions } from '../options/run-options.js';
 import { openCheckpoint } from '../model/checkpoint.js';
 import { fileMapper } from '../tensor/backends.js';
 import { runChild } from './child.js';
-import type { DecodeProfile, KernelRow, ProfileRow } from './profile.js';
+import type { DecodeProfile, FusedSplit, KernelRow, ProfileRow } from './profile.js';
 import { decodeBreakdown } from './profile.js';
 import type { DecodeProfileJson } from './profile-worker.js';
 import { promptIds, specialTokenIds } from './prompt.js';
@@ -26,6 +26,8 @@ export interface ProfileAtThreads {
   readonly decode_path: 'fused' | 'per-op';
   readonly fused_ms?: number;
   readonly per_op_ms: number;
+  /** the fused step's split per token (medians over runs) */
+  readonly fused_split?: FusedSplit;
 }
 
 export async function runProfile(
@@ -42,6 +44,7 @@ export async function runProfile(
     const fused: number[] = [];
     const perOp: number[] = [];
     let path: 'fused' | 'per-op' = 'per-op';
+    const splits: FusedSplit[] = [];
     for (let rep = 1; rep <= o.reps; rep++) {
       const job: GenerateJob = { model: o.model, promptIds: ids, genTokens: o.genTokens, threads, warmup: true, runOptions: o.runOptions };
       const p = fromJson(await runChild<DecodeProfileJson>(new URL('./profile-worker.js', import.meta.url), job, o.childTimeoutMs));
@@ -50,6 +53,7 @@ export async function runProfile(
       path = p.decodePath;
       if (p.fusedMs !== undefined) fused.push(p.fusedMs);
       perOp.push(p.perOpMs);
+      if (p.fused) splits.push(p.fused);
       log(`profile rep ${rep}/${o.reps}, ${threads} threads: ${totals[totals.length - 1]!.toFixed(2)} ms per decode token`);
     }
     const rows = runs[0]!.map((r, i) => ({
@@ -58,7 +62,11 @@ export async function runProfile(
       calls: median(runs.map((x) => x[i]!.calls)),
       gbs: r.gbs === undefined ? undefined : median(runs.map((x) => x[i]!.gbs!)),
     }));
-    byThreads.push({ threads, token_ms: median(totals), rows, decode_path: path, fused_ms: fused.length ? median(fused) : undefined, per_op_ms: median(perOp) });
+    const split = (k: keyof FusedSplit) => median(splits.map((x) => x[k]));
+    const fusedSplit: FusedSplit | undefined = splits.length
+      ? { tokenMs: split('tokenMs'), attentionMs: split('attentionMs'), routingMs: split('routingMs'), expertsMs: split('expertsMs'), attentionBytes: split('attentionBytes'), expertBytes: split('expertBytes') }
+      : undefined;
+    byThreads.push({ threads, token_ms: median(totals), rows, decode_path: path, fused_ms: fused.length ? median(fused) : undefined, per_op_ms: median(perOp), fused_split: fusedSplit });
   }
   return { prompt_tokens: o.promptTokens, decode_steps: o.genTokens - 1, reps: o.reps, by_threads: byThreads };
 }
@@ -76,6 +84,18 @@ export function formatProfile(r: ProfileResult, model: string): string {
         ? `  unprofiled token: ${t.per_op_ms.toFixed(3)} ms (this model decodes on the per-op path)`
         : `  unprofiled token: fused path ${t.fused_ms.toFixed(3)} ms, per-op path ${t.per_op_ms.toFixed(3)} ms (fused ${(t.per_op_ms / t.fused_ms).toFixed(2)}x; alternating bursts)`,
     );
+    const f = t.fused_split;
+    if (f) {
+      const gbs = (bytes: number, ms: number) => (ms > 0 ? (bytes / ms / 1e6).toFixed(1) : '-');
+      const rest = Math.max(0, f.tokenMs - f.attentionMs - f.routingMs - f.expertsMs);
+      lines.push(
+        `  the fused path, per decode token (${f.tokenMs.toFixed(3)} ms with a clock read around each of its calls):`,
+        `    attention halves (norms, q/k/v, RoPE, cache write, attention, o, router)  ${f.attentionMs.toFixed(3)} ms  ${gbs(f.attentionBytes, f.attentionMs)} GB/s`,
+        `    routing between them (TypeScript softmax + top-k)                        ${f.routingMs.toFixed(3)} ms`,
+        `    experts halves (grouped experts, combine, residual)                      ${f.expertsMs.toFixed(3)} ms  ${gbs(f.expertBytes, f.expertsMs)} GB/s`,
+        `    the rest (embedding, final norm, lm_head, argmax)                        ${rest.toFixed(3)} ms`,
+      );
+    }
     const head = ['per decode token', 'ms', '% of token', 'calls', 'GB/s', ''];
     const body = t.rows.map((x) => [
       x.what,

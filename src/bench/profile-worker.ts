@@ -4,6 +4,7 @@ import { Detokenizer } from '../model/detokenizer.js';
 import { KvCache } from '../model/kv-cache.js';
 import { loadModel } from '../model/model.js';
 import { argmax } from '../model/sampling.js';
+import type { FusedDecodeTimes } from '../model/fused-decode.js';
 import { Transformer } from '../model/transformer.js';
 import { zeroTimes } from '../moe/dispatch.js';
 import type { LayerStats } from '../moe/moe-layer.js';
@@ -69,6 +70,17 @@ await childMain(async (): Promise<DecodeProfileJson> => {
   const perOp = new Transformer(cfg, plain.weights, Object.create(plain.backend) as typeof plain.backend, plain.router, plain.policy, plain.experts);
   const last = generated[generated.length - 1]!;
   const bursts: Record<'fused' | 'perOp', number[]> = { fused: [], perOp: [] };
+  // and the fused step's own split: its two native calls per layer and the routing between them
+  const fusedTimes: FusedDecodeTimes = { attentionMs: 0, routingMs: 0, expertsMs: 0, expertBytes: 0 };
+  let fusedTokenMs = 0;
+  if (decodePath === 'fused') {
+    for (let i = 0; i < 32; i++) {
+      const t0 = performance.now();
+      argmax(plain.forward([last], cache, { fusedTimes }));
+      fusedTokenMs += performance.now() - t0;
+      cache.length--;
+    }
+  }
   for (let r = 0; r < 7; r++) {
     for (const [name, tr] of [['fused', plain], ['perOp', perOp]] as const) {
       if (name === 'fused' && decodePath !== 'fused') continue;
@@ -101,5 +113,16 @@ await childMain(async (): Promise<DecodeProfileJson> => {
     decodePath,
     fusedMs: decodePath === 'fused' ? median(bursts.fused) : undefined,
     perOpMs: median(bursts.perOp),
+    fused:
+      decodePath === 'fused'
+        ? {
+            tokenMs: fusedTokenMs / 32,
+            attentionMs: fusedTimes.attentionMs / 32,
+            routingMs: fusedTimes.routingMs / 32,
+            expertsMs: fusedTimes.expertsMs / 32,
+            attentionBytes: plain.fusedAttentionBytes,
+            expertBytes: fusedTimes.expertBytes / 32,
+          }
+        : undefined,
   };
 });

@@ -165,6 +165,17 @@ export interface DecodeProfile {
   /** the token unprofiled, ms: on the fused path (when the model takes it) and on the per-op path */
   readonly fusedMs?: number;
   readonly perOpMs: number;
+  /** the fused step's split per token (clock reads around its calls): ms, and weight bytes per token */
+  readonly fused?: FusedSplit;
+}
+
+export interface FusedSplit {
+  readonly tokenMs: number;
+  readonly attentionMs: number;
+  readonly routingMs: number;
+  readonly expertsMs: number;
+  readonly attentionBytes: number;
+  readonly expertBytes: number;
 }
 
 /** One row of the per-token breakdown. */

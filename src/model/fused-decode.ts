@@ -15,6 +15,15 @@ import type { KvCache } from './kv-cache.js';
 import type { ModelWeights } from './layer-weights.js';
 
 const PLAIN = new Set(['f32', 'bf16', 'f16']);
+
+/** Where the fused step's time went (`bench generate --profile`), summed over layers and tokens. */
+export interface FusedDecodeTimes {
+  attentionMs: number;
+  routingMs: number;
+  expertsMs: number;
+  /** weight bytes the experts halves streamed */
+  expertBytes: number;
+}
 /** native/decode-layer.h: kMaxChosen, kMaxDecodeExperts, kMaxDecodeSize */
 const MAX_CHOSEN = 64;
 const MAX_EXPERTS = 4096;
@@ -45,6 +54,7 @@ export class FusedDecode {
   private readonly top: Float64Array; // [k]
 
   private constructor(
+    sizes: { attentionBytes: number; expertBytes: number },
     plan: DecodePlanHandle,
     private readonly layers: number,
     private readonly experts: number,
@@ -52,6 +62,8 @@ export class FusedDecode {
     private readonly rule: SoftmaxTopK,
   ) {
     this.plan = plan;
+    this.attentionBytes = sizes.attentionBytes;
+    this.expertBytes = sizes.expertBytes;
     this.addon = nativeAddon();
     this.logits = new Float32Array(experts);
     this.chosen = new Int32Array(k);
@@ -85,6 +97,7 @@ export class FusedDecode {
     if (!within(E) || E > MAX_EXPERTS || k < 1 || k > MAX_CHOSEN || !within(ffn) || !within(cfg.hiddenSize) || !within(cfg.numLayers) || !within(cfg.numHeads * cfg.headDim)) return undefined;
     const expertDtype = weights.layers[0]!.moe!.experts[0]!.gate.dtype;
     const arrays: (Float32Array | Uint16Array)[] = [];
+    let attentionBytes = 0;
     const dtypes: number[] = [];
     const add = (w: Weight): boolean => {
       if (!PLAIN.has(w.dtype)) return false;
@@ -99,6 +112,7 @@ export class FusedDecode {
       const a = lw.attn;
       if (!moe || moe.shared || !qkv || a.oBias || a.qNorm || a.kNorm || moe.router.shape[0] !== E || moe.experts.length !== E) return undefined;
       if (![lw.inputNorm, qkv, a.o, lw.postAttnNorm, moe.router].every(add)) return undefined;
+      for (const w of [lw.inputNorm, qkv, a.o, lw.postAttnNorm, moe.router]) attentionBytes += w.data.byteLength;
       for (const part of ['gate', 'up', 'down'] as const) {
         for (const e of moe.experts) {
           if (e[part].dtype !== expertDtype || e.gate.shape[0] !== ffn || !add(e[part])) return undefined;
@@ -107,24 +121,39 @@ export class FusedDecode {
     }
     const sizes = Float64Array.of(cfg.hiddenSize, cfg.numHeads, cfg.numKvHeads, cfg.headDim, ffn, E, cfg.numLayers, cfg.slidingWindow, cfg.ropeTheta, cfg.rmsEps, DTYPE_CODE[expertDtype], precision, k);
     const plan = nativeAddon().createDecodePlan(sizes, arrays, Int32Array.from(dtypes));
-    return new FusedDecode(plan, cfg.numLayers, E, k, rule);
+    const e0 = weights.layers[0]!.moe!.experts[0]!;
+    return new FusedDecode({ attentionBytes, expertBytes: e0.gate.data.byteLength + e0.up.data.byteLength + e0.down.data.byteLength }, plan, cfg.numLayers, E, k, rule);
   }
 
   /**
    * x [hidden] (the token's embedding row) through every layer, in place; the token's keys and values
    * go to row cache.length of each layer's cache (the caller advances cache.length).
    */
-  run(x: Float32Array, cache: KvCache, onRouting?: RoutingListener): void {
+  run(x: Float32Array, cache: KvCache, onRouting?: RoutingListener, times?: FusedDecodeTimes): void {
     const { addon, plan, logits, chosen, weights, probs, top, experts, k } = this;
     const pos = cache.length;
     for (let l = 0; l < this.layers; l++) {
+      const t0 = times ? performance.now() : 0;
       addon.decodeAttention(plan, l, x, cache.keys[l]!, cache.values[l]!, pos, logits);
+      const t1 = times ? performance.now() : 0;
       const found = softmaxTopKRow(logits, 0, experts, k, this.rule.renormalize, probs, top, chosen, weights, 0);
       // (a softmax always yields k; fewer would be a router masking experts, as the per-op path allows)
       if (found < k) chosen.fill(-1, found); // empty slots, as the router's own routing marks them
       if (onRouting) onRouting(l, this.routing);
+      const t2 = times ? performance.now() : 0;
       if (found === k) addon.decodeExperts(plan, l, x, chosen, weights);
       else if (found > 0) addon.decodeExperts(plan, l, x, chosen.subarray(0, found), weights.subarray(0, found));
+      if (times) {
+        times.attentionMs += t1 - t0;
+        times.routingMs += t2 - t1;
+        times.expertsMs += performance.now() - t2;
+        times.expertBytes += found * this.expertBytes;
+      }
     }
   }
+
+  /** Weight bytes every attention half streams, all layers (norms, q/k/v, o, router). */
+  readonly attentionBytes: number;
+  /** Weight bytes of one expert (gate, up, down). */
+  readonly expertBytes: number;
 }

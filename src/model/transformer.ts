@@ -12,6 +12,7 @@ import { moeForward } from '../moe/moe-layer.js';
 import type { Router } from '../moe/routing.js';
 import { swiglu } from '../moe/swiglu.js';
 import type { ModelConfig } from './config.js';
+import type { FusedDecodeTimes } from './fused-decode.js';
 import { FusedDecode } from './fused-decode.js';
 import type { KvCache } from './kv-cache.js';
 import type { LayerWeights, ModelWeights } from './layer-weights.js';
@@ -28,6 +29,8 @@ export interface ForwardOptions {
   readonly observer?: RoutingObserver;
   /** sees each layer's routing decisions only (the fused decode step reports to it too) */
   readonly onRouting?: RoutingListener;
+  /** where a fused decode step's time went, added up here (`bench generate --profile`) */
+  readonly fusedTimes?: FusedDecodeTimes;
 }
 
 /**
@@ -100,7 +103,7 @@ export class Transformer {
     const y = scratch.get('y', T * H); // [T, H] block output
     // one sequence's decode token, unobserved: two native calls per layer where the model allows
     const fused = decode && T === 1 && !opts.observer ? this.fusedDecode() : undefined;
-    if (fused) fused.run(x, seqs[0]!.cache, opts.onRouting);
+    if (fused) fused.run(x, seqs[0]!.cache, opts.onRouting, opts.fusedTimes);
     else for (let l = 0; l < cfg.numLayers; l++) {
       const lw = weights.layers[l]!;
       backend.rmsNorm(h, x, lw.inputNorm, T, cfg.rmsEps);
@@ -210,6 +213,11 @@ export class Transformer {
   }
 
   private qkvViews: QkvViews | undefined;
+
+  /** Weight bytes of the fused step's attention halves per token (0 when the model decodes op by op). */
+  get fusedAttentionBytes(): number {
+    return this.fusedDecode()?.attentionBytes ?? 0;
+  }
 
   /** How a single sequence's unobserved decode token runs: 'fused' (src/model/fused-decode.ts) or 'per-op'. */
   get decodePath(): 'fused' | 'per-op' {

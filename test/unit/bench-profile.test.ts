@@ -93,6 +93,13 @@ test('bench generate --profile reports the decode path and the unprofiled token 
       assert.equal(t.fused_ms !== undefined, path === 'fused', arch);
       assert.ok(t.per_op_ms > 0 && t.rows.some((x) => x.what === 'attention' && x.calls > 0), arch);
       assert.match(formatProfile(r, out), path === 'fused' ? /unprofiled token: fused path [\d.]+ ms, per-op path [\d.]+ ms/ : /decodes on the per-op path/);
+      // the fused split: both halves ran every layer and streamed the bytes they hold
+      assert.equal(t.fused_split !== undefined, path === 'fused', arch);
+      if (t.fused_split) {
+        assert.ok(t.fused_split.attentionMs > 0 && t.fused_split.expertsMs > 0 && t.fused_split.tokenMs >= t.fused_split.attentionMs + t.fused_split.expertsMs, arch);
+        assert.ok(t.fused_split.attentionBytes > 0 && t.fused_split.expertBytes > 0, arch);
+        assert.match(formatProfile(r, out), /experts halves \(grouped experts, combine, residual\) +[\d.]+ ms +[\d.]+ GB\/s/);
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
