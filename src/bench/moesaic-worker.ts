@@ -43,7 +43,7 @@ await childMain(async (): Promise<RunResult> => {
     peakRssBytes: peakRssBytes(),
     ids: t.ids,
     cost: tokenCost(cfg, transformer.weights, P),
-    build: `moesaic cpu backend (${isa()}${job.runOptions?.matmulPrecision === 'bf16' ? `, bf16 matmul precision: ${bf16MatmulKernel()}` : ''})`,
+    build: `moesaic cpu backend (${isa()}${job.runOptions?.matmulPrecision === 'bf16' ? `, bf16 matmul precision: ${bf16MatmulKernel()}` : ''}; decode: ${transformer.decodePath === 'fused' ? 'fused step' : 'op by op'})`,
     threads: getThreads(),
   };
 });

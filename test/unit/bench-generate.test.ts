@@ -20,8 +20,9 @@ test('bench generate --json: shape, figures, and greedy ids equal to moesaic gen
   }
   assert.equal(out.prompt_tokens, 12);
   assert.equal(out.gen_tokens, 6);
-  const m = out.moesaic as { by_threads: Record<string, unknown>[]; best_decode: { threads: number }; ids: number[] };
+  const m = out.moesaic as { by_threads: Record<string, unknown>[]; best_decode: { threads: number }; ids: number[]; build: string };
   assert.equal(m.by_threads.length, 1);
+  assert.match(m.build, /decode: fused step/, 'the Mixtral decodes through the fused step, and the build line says so');
   const t = m.by_threads[0]!;
   for (const k of ['prefill_tok_s', 'ttft_ms', 'decode_tok_s', 'peak_rss_mib', 'decode_gb_s', 'prefill_gflop_s', 'memory_bandwidth_gb_s', 'decode_pct_of_bandwidth']) {
     assert.equal(typeof t[k], 'number', k);
