@@ -87,7 +87,8 @@ namespace {
 
 size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
-// Each op is cut into kChunksPerPart chunks per thread worth using; the pool hands chunks out through
+// Each op is cut into kChunksPerPart chunks per thread worth using (matmul: guided chunk sizes,
+// schedule.h); the pool hands chunks out through
 // an atomic counter, so a thread whose core is busy with another process takes fewer of them instead
 // of holding everyone up, as a static split would. Which thread computes a chunk never changes its
 // values (see kernels-impl.h), so results do not depend on the thread count.

@@ -247,8 +247,9 @@ static void rope(const RopeArgs& a, size_t t0, size_t t1, float* scratch) {
 
 // ---------------------------------------------------------------------------------------------
 // Attention: causal, grouped-query (Ainslie et al. 2023), optional sliding window (Mistral,
-// Jiang et al. 2023). One work item is one (token, query head); scores for its visible positions go
-// to the worker's scratch row, then a max-subtracted softmax and a weighted sum of value rows.
+// Jiang et al. 2023). One work item is one (token, kv head): the query heads of its group go together;
+// scores for their visible positions go to the worker's scratch rows, then a max-subtracted softmax
+// and a weighted sum of value rows.
 // ---------------------------------------------------------------------------------------------
 
 static inline float dot(const float* a, const float* b, size_t n) {
