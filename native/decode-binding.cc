@@ -12,9 +12,7 @@
 // out of bounds.
 #include "decode-binding.h"
 
-#include <cmath>
 #include <memory>
-#include <initializer_list>
 #include <new>
 #include <string>
 #include <utility>
@@ -23,6 +21,7 @@
 #include "decode-layer.h"
 #include "dtype.h"
 #include "kernels.h"
+#include "napi-args.h"
 
 namespace moesaic {
 namespace {
@@ -36,23 +35,14 @@ struct PlanBox {
 
 [[noreturn]] void rangeError(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
 
-size_t count(Napi::Env env, double d, const char* what) {
-  if (!(d >= 0) || d != std::floor(d) || d > 1e12) rangeError(env, std::string("createDecodePlan: ") + what + " must be a non-negative integer");
-  return static_cast<size_t>(d);
-}
-
-Napi::TypedArray typed(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, what + " must be a TypedArray");
-  return v.As<Napi::TypedArray>();
-}
-
-// A weight of `elements` elements in `dtype` (f32: Float32Array; bf16/f16: Uint16Array of raw bits).
+// A weight of at least `elements` elements in dtypes[i] (arrayHoldsDtype), from the weights array.
 DecodeWeight weightAt(Napi::Env env, PlanBox& box, Napi::Array ws, const int32_t* dtypes, uint32_t i, size_t elements, const std::string& what) {
-  Napi::TypedArray a = typed(env, ws.Get(i), "createDecodePlan: " + what);
+  Napi::Value v = ws.Get(i);
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "createDecodePlan: " + what + " must be a TypedArray");
+  Napi::TypedArray a = v.As<Napi::TypedArray>();
   const int dtype = dtypes[i];
-  const bool ok = dtype == kF32 ? a.TypedArrayType() == napi_float32_array
-                                : (dtype == kBF16 || dtype == kF16) && a.TypedArrayType() == napi_uint16_array;
-  if (!ok) throw Napi::TypeError::New(env, "createDecodePlan: " + what + " has the wrong array type for dtype code " + std::to_string(dtype));
+  if (!arrayHoldsDtype(a.TypedArrayType(), dtype))
+    throw Napi::TypeError::New(env, "createDecodePlan: " + what + " has the wrong array type for dtype code " + std::to_string(dtype));
   if (a.ElementLength() < elements)
     rangeError(env, "createDecodePlan: " + what + " has " + std::to_string(a.ElementLength()) + " elements, needs " + std::to_string(elements));
   Napi::ArrayBuffer ab = a.ArrayBuffer();
@@ -74,41 +64,37 @@ void checkBuffers(Napi::Env env, const PlanBox& box, std::initializer_list<size_
   }
 }
 
-Napi::Value CreateDecodePlanChecked(const Napi::CallbackInfo& info);
-
-// Allocation failure (a plan's scratch) becomes a JavaScript error rather than an abort.
-Napi::Value CreateDecodePlan(const Napi::CallbackInfo& info) {
-  try {
-    return CreateDecodePlanChecked(info);
-  } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(info.Env(), "createDecodePlan: out of memory for the plan's scratch");
-  }
-}
-
-Napi::Value CreateDecodePlanChecked(const Napi::CallbackInfo& info) {
+Napi::Value CreateDecodePlanChecked(const Args& info) {
+  const char* op = "createDecodePlan";
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[1].IsArray()) throw Napi::TypeError::New(env, "createDecodePlan(sizes, weights, dtypes)");
-  Napi::TypedArray sizesArr = typed(env, info[0], "createDecodePlan: sizes");
-  Napi::TypedArray dtypesArr = typed(env, info[2], "createDecodePlan: dtypes");
-  if (sizesArr.TypedArrayType() != napi_float64_array || sizesArr.ElementLength() < 13) rangeError(env, "createDecodePlan: sizes must be a Float64Array of 13");
-  if (dtypesArr.TypedArrayType() != napi_int32_array) throw Napi::TypeError::New(env, "createDecodePlan: dtypes must be an Int32Array");
-  const double* s = reinterpret_cast<const double*>(static_cast<const char*>(sizesArr.ArrayBuffer().Data()) + sizesArr.ByteOffset());
-  const int32_t* dtypes = reinterpret_cast<const int32_t*>(static_cast<const char*>(dtypesArr.ArrayBuffer().Data()) + dtypesArr.ByteOffset());
+  need(info, 3, op);
+  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "createDecodePlan: weights must be an Array");
+  ArrayView sizes = arrayArg(info, 0, op, "sizes");
+  if (sizes.type != napi_float64_array || sizes.length < 13) rangeError(env, "createDecodePlan: sizes must be a Float64Array of 13");
+  ArrayView dtypesArr = arrayArg(info, 2, op, "dtypes");
+  if (dtypesArr.type != napi_int32_array) throw Napi::TypeError::New(env, "createDecodePlan: dtypes must be an Int32Array");
+  const double* s = static_cast<const double*>(sizes.data);
+  const int32_t* dtypes = static_cast<const int32_t*>(dtypesArr.data);
+  auto count = [&](size_t i, const char* what) {
+    const double d = s[i];
+    if (!(d >= 0) || d != static_cast<double>(static_cast<size_t>(d)) || d > 1e12) rangeError(env, std::string("createDecodePlan: ") + what + " must be a non-negative integer");
+    return static_cast<size_t>(d);
+  };
   auto box = std::make_unique<PlanBox>();
   DecodePlan& p = box->plan;
-  p.hidden = count(env, s[0], "hidden");
-  p.heads = count(env, s[1], "heads");
-  p.kvHeads = count(env, s[2], "kvHeads");
-  p.headDim = count(env, s[3], "headDim");
-  p.ffn = count(env, s[4], "ffn");
-  p.experts = count(env, s[5], "experts");
-  p.layers = count(env, s[6], "layers");
-  p.window = count(env, s[7], "window");
+  p.hidden = count(0, "hidden");
+  p.heads = count(1, "heads");
+  p.kvHeads = count(2, "kvHeads");
+  p.headDim = count(3, "headDim");
+  p.ffn = count(4, "ffn");
+  p.experts = count(5, "experts");
+  p.layers = count(6, "layers");
+  p.window = count(7, "window");
   p.ropeTheta = s[8];
   p.eps = static_cast<float>(s[9]);
   p.expertDtype = static_cast<int>(s[10]);
   p.precision = static_cast<int>(s[11]);
-  p.maxChosen = count(env, s[12], "k");
+  p.maxChosen = count(12, "k");
   // Bounded so that no product of sizes below can overflow (each under 2^20, the q/k/v rows under 2^22).
   if (!p.hidden || !p.heads || !p.kvHeads || !p.headDim || !p.ffn || !p.experts || !p.layers || p.heads % p.kvHeads || p.headDim % 2 ||
       p.experts > kMaxDecodeExperts || p.hidden > kMaxDecodeSize || p.ffn > kMaxDecodeSize || p.heads > kMaxDecodeSize ||
@@ -119,7 +105,7 @@ Napi::Value CreateDecodePlanChecked(const Napi::CallbackInfo& info) {
   const size_t H = p.hidden, D = p.headDim, F = p.ffn, E = p.experts, qDim = p.heads * D, W = qDim + 2 * p.kvHeads * D;
   Napi::Array ws = info[1].As<Napi::Array>();
   const size_t perLayer = 5 + 3 * E;
-  if (ws.Length() != p.layers * perLayer || dtypesArr.ElementLength() != ws.Length())
+  if (ws.Length() != p.layers * perLayer || dtypesArr.length != ws.Length())
     rangeError(env, "createDecodePlan: expected " + std::to_string(p.layers * perLayer) + " weights and as many dtypes");
   p.layer.resize(p.layers);
   for (size_t l = 0; l < p.layers; l++) {
@@ -149,67 +135,66 @@ Napi::Value CreateDecodePlanChecked(const Napi::CallbackInfo& info) {
   return Napi::External<PlanBox>::New(env, box.release(), [](Napi::Env, PlanBox* b) { delete b; });
 }
 
-PlanBox& planArg(const Napi::CallbackInfo& info, const char* op) {
-  if (info.Length() < 1 || !info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": the first argument must be a decode plan");
+// Allocation failure (a plan's scratch) becomes a JavaScript error rather than an abort.
+Napi::Value CreateDecodePlan(const Args& info) {
+  try {
+    return CreateDecodePlanChecked(info);
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(info.Env(), "createDecodePlan: out of memory for the plan's scratch");
+  }
+}
+
+PlanBox& planArg(const Args& info, const char* op) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": the first argument must be a decode plan");
   PlanBox* b = info[0].As<Napi::External<PlanBox>>().Data();
   if (!b || b->plan.magic != DecodePlan::kMagic) throw Napi::TypeError::New(info.Env(), std::string(op) + ": the first argument is not a decode plan");
   return *b;
 }
 
-template <class T>
-T* arrayOf(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, size_t need, const char* op, const char* name) {
-  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type)
-    throw Napi::TypeError::New(info.Env(), std::string(op) + ": " + name + " has the wrong type");
-  Napi::TypedArray a = info[i].As<Napi::TypedArray>();
-  if (a.ElementLength() < need)
-    rangeError(info.Env(), std::string(op) + ": " + name + " has " + std::to_string(a.ElementLength()) + " elements, needs " + std::to_string(need));
-  return reinterpret_cast<T*>(static_cast<char*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+size_t indexArg(const Args& info, size_t i, size_t limit, const char* op, const char* name) {
+  const size_t v = info[i].IsNumber() ? sizeArg(info, i, op, name) : limit;
+  if (v >= limit) rangeError(info.Env(), std::string(op) + ": " + name + " must be an integer in [0, " + std::to_string(limit) + ")");
+  return v;
 }
 
-size_t indexArg(const Napi::CallbackInfo& info, size_t i, size_t limit, const char* op, const char* name) {
-  const double d = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 0) || d != std::floor(d) || d >= static_cast<double>(limit))
-    rangeError(info.Env(), std::string(op) + ": " + name + " must be an integer in [0, " + std::to_string(limit) + ")");
-  return static_cast<size_t>(d);
-}
-
-Napi::Value DecodeAttention(const Napi::CallbackInfo& info) {
+Napi::Value DecodeAttention(const Args& info) {
   const char* op = "decodeAttention";
+  need(info, 7, op);
   PlanBox& box = planArg(info, op);
   DecodePlan& p = box.plan;
   const size_t l = indexArg(info, 1, p.layers, op, "layer");
   const DecodeLayerWeights& w = p.layer[l];
   checkBuffers(info.Env(), box, {w.inputNorm.buffer, w.qkv.buffer, w.o.buffer, w.postNorm.buffer, w.router.buffer}, op);
   const size_t kvDim = p.kvHeads * p.headDim;
-  float* x = arrayOf<float>(info, 2, napi_float32_array, p.hidden, op, "x");
+  float* x = f32Arg(info, 2, op, "x", p.hidden);
   // positions up to pos are read and pos is written: the caches must hold pos + 1 rows
   const size_t pos = indexArg(info, 5, size_t(1) << 40, op, "pos");
-  float* k = arrayOf<float>(info, 3, napi_float32_array, (pos + 1) * kvDim, op, "kCache");
-  float* v = arrayOf<float>(info, 4, napi_float32_array, (pos + 1) * kvDim, op, "vCache");
-  float* logits = arrayOf<float>(info, 6, napi_float32_array, p.experts, op, "routerLogits");
+  float* k = f32Arg(info, 3, op, "kCache", (pos + 1) * kvDim);
+  float* v = f32Arg(info, 4, op, "vCache", (pos + 1) * kvDim);
+  float* logits = f32Arg(info, 6, op, "routerLogits", p.experts);
   decodeAttention(p, l, x, k, v, pos, logits);
   return info.Env().Undefined();
 }
 
-Napi::Value DecodeExperts(const Napi::CallbackInfo& info) {
+Napi::Value DecodeExperts(const Args& info) {
   const char* op = "decodeExperts";
+  need(info, 5, op);
   PlanBox& box = planArg(info, op);
   DecodePlan& p = box.plan;
   const size_t l = indexArg(info, 1, p.layers, op, "layer");
   if (p.pending != static_cast<long>(l)) rangeError(info.Env(), std::string(op) + ": layer " + std::to_string(l) + "'s attention half has not just run");
-  float* x = arrayOf<float>(info, 2, napi_float32_array, p.hidden, op, "x");
-  if (!info[3].IsTypedArray()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": chosen must be an Int32Array");
-  const size_t k = info[3].As<Napi::TypedArray>().ElementLength();
+  float* x = f32Arg(info, 2, op, "x", p.hidden);
+  ArrayView c = arrayArg(info, 3, op, "chosen");
+  if (c.type != napi_int32_array) throw Napi::TypeError::New(info.Env(), std::string(op) + ": chosen must be an Int32Array");
+  const size_t k = c.length;
   if (k == 0 || k > p.maxChosen) rangeError(info.Env(), std::string(op) + ": between 1 and " + std::to_string(p.maxChosen) + " experts (the plan's k)");
-  const int32_t* chosen = arrayOf<int32_t>(info, 3, napi_int32_array, k, op, "chosen");
-  const float* weights = arrayOf<float>(info, 4, napi_float32_array, k, op, "weights");
+  const int32_t* chosen = static_cast<const int32_t*>(c.data);
+  const float* weights = f32Arg(info, 4, op, "weights", k);
+  const DecodeLayerWeights& w = p.layer[l];
   for (size_t j = 0; j < k; j++) {
     if (chosen[j] < 0 || static_cast<size_t>(chosen[j]) >= p.experts) rangeError(info.Env(), std::string(op) + ": expert " + std::to_string(chosen[j]) + " is out of range");
     for (size_t i = 0; i < j; i++)
       if (chosen[i] == chosen[j]) rangeError(info.Env(), std::string(op) + ": expert " + std::to_string(chosen[j]) + " chosen twice");
-  }
-  const DecodeLayerWeights& w = p.layer[l];
-  for (size_t j = 0; j < k; j++) {
     const size_t e = static_cast<size_t>(chosen[j]);
     checkBuffers(info.Env(), box, {w.gate[e].buffer, w.up[e].buffer, w.down[e].buffer}, op);
   }
@@ -220,9 +205,9 @@ Napi::Value DecodeExperts(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitDecode(Napi::Env env, Napi::Object exports) {
-  exports.Set("createDecodePlan", Napi::Function::New(env, CreateDecodePlan, "createDecodePlan"));
-  exports.Set("decodeAttention", Napi::Function::New(env, DecodeAttention, "decodeAttention"));
-  exports.Set("decodeExperts", Napi::Function::New(env, DecodeExperts, "decodeExperts"));
+  exportFn<CreateDecodePlan>(env, exports, "createDecodePlan");
+  exportFn<DecodeAttention>(env, exports, "decodeAttention");
+  exportFn<DecodeExperts>(env, exports, "decodeExperts");
 }
 
 }  // namespace moesaic

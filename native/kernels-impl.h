@@ -126,16 +126,20 @@ static inline void microKernel(const MatmulArgs& a, size_t r, size_t j) {
   }
 }
 
+/** Prefetches the lines of [p, p + bytes): into L1 (level 0) or L2 (level 1). */
+static inline void prefetchLines(const void* p, size_t bytes, int level) {
+  for (size_t o = 0; o < bytes; o += 64) {
+    if (level == 0) __builtin_prefetch((const char*)p + o, 0, 3);
+    else __builtin_prefetch((const char*)p + o, 0, 2);
+  }
+}
+
 template <class WT, size_t R, size_t C>
 static void rowBlock(const MatmulArgs& a, size_t r, size_t n0, size_t n1) {
   // The micro-kernel prefetches the block after its own; the first block of a range is prefetched
   // here, so a range (a thread's chunk of a matmul) does not start with demand misses on C streams.
-  {
-    typedef typename WT::T T;
-    const char* p = (const char*)((const T*)a.w + n0 * a.k);
-    const size_t bytes = (n1 - n0 < C ? n1 - n0 : C) * a.k * sizeof(T);
-    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
-  }
+  typedef typename WT::T T;
+  prefetchLines((const T*)a.w + n0 * a.k, (n1 - n0 < C ? n1 - n0 : C) * a.k * sizeof(T), 1);
   size_t j = n0;
   for (; j + C <= n1; j += C) microKernel<WT, R, C>(a, r, j);
   for (; j < n1; j++) microKernel<WT, R, 1>(a, r, j);
@@ -268,13 +272,6 @@ static inline float dot(const float* a, const float* b, size_t n) {
 // what the vector registers hold (accumulators for 4 positions or 4 vectors of the head per query head).
 constexpr size_t kGroupHeads = MOESAIC_W == 16 ? 4 : 2;
 constexpr size_t kAttnAhead = 16;  // positions ahead that keys are prefetched (16 KiB at 4 kv heads of 64)
-/** Prefetches the lines of [p, p + bytes): into L1 (level 0) or L2 (level 1). */
-static inline void prefetchLines(const float* p, size_t bytes, int level) {
-  for (size_t o = 0; o < bytes; o += 64) {
-    if (level == 0) __builtin_prefetch((const char*)p + o, 0, 3);
-    else __builtin_prefetch((const char*)p + o, 0, 2);
-  }
-}
 
 /** NH query heads (q, out: NH rows of hd, one after another) over positions [0, count) of k0/v0. */
 template <size_t NH>

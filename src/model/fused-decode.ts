@@ -7,14 +7,13 @@ import { softmaxTopKRow } from '../moe/router-softmax-topk.js';
 import type { Backend } from '../tensor/backend.js';
 import { nativePrecisionCode } from '../tensor/cpu-backend.js';
 import { DTYPE_CODE } from '../tensor/dtype.js';
+import { isQuantType } from '../tensor/quant/formats.js';
 import type { DecodePlanHandle, NativeAddon } from '../tensor/native.js';
 import { nativeAddon } from '../tensor/native.js';
 import type { Weight } from '../tensor/weight.js';
 import type { ModelConfig } from './config.js';
 import type { KvCache } from './kv-cache.js';
 import type { ModelWeights } from './layer-weights.js';
-
-const PLAIN = new Set(['f32', 'bf16', 'f16']);
 
 /** Where the fused step's time went (`bench generate --profile`), summed over layers and tokens. */
 export interface FusedDecodeTimes {
@@ -95,12 +94,13 @@ export class FusedDecode {
     // the native plan's limits (native/decode-layer.h)
     const within = (n: number): boolean => n >= 1 && n <= MAX_SIZE;
     if (!within(E) || E > MAX_EXPERTS || k < 1 || k > MAX_CHOSEN || !within(ffn) || !within(cfg.hiddenSize) || !within(cfg.numLayers) || !within(cfg.numHeads * cfg.headDim)) return undefined;
-    const expertDtype = weights.layers[0]!.moe!.experts[0]!.gate.dtype;
+    const e0 = weights.layers[0]!.moe!.experts[0]!;
+    const expertDtype = e0.gate.dtype;
     const arrays: (Float32Array | Uint16Array)[] = [];
     let attentionBytes = 0;
     const dtypes: number[] = [];
     const add = (w: Weight): boolean => {
-      if (!PLAIN.has(w.dtype)) return false;
+      if (isQuantType(w.dtype)) return false;
       arrays.push(w.data as Float32Array | Uint16Array);
       dtypes.push(DTYPE_CODE[w.dtype]);
       return true;
@@ -111,17 +111,17 @@ export class FusedDecode {
       const qkv = fusedQkv[l];
       const a = lw.attn;
       if (!moe || moe.shared || !qkv || a.oBias || a.qNorm || a.kNorm || moe.router.shape[0] !== E || moe.experts.length !== E) return undefined;
-      if (![lw.inputNorm, qkv, a.o, lw.postAttnNorm, moe.router].every(add)) return undefined;
-      for (const w of [lw.inputNorm, qkv, a.o, lw.postAttnNorm, moe.router]) attentionBytes += w.data.byteLength;
+      const attention = [lw.inputNorm, qkv, a.o, lw.postAttnNorm, moe.router];
+      if (!attention.every(add)) return undefined;
+      for (const w of attention) attentionBytes += w.data.byteLength;
       for (const part of ['gate', 'up', 'down'] as const) {
         for (const e of moe.experts) {
-          if (e[part].dtype !== expertDtype || e.gate.shape[0] !== ffn || !add(e[part])) return undefined;
+          if (e[part].dtype !== expertDtype || e[part].data.length !== e0[part].data.length || !add(e[part])) return undefined;
         }
       }
     }
     const sizes = Float64Array.of(cfg.hiddenSize, cfg.numHeads, cfg.numKvHeads, cfg.headDim, ffn, E, cfg.numLayers, cfg.slidingWindow, cfg.ropeTheta, cfg.rmsEps, DTYPE_CODE[expertDtype], precision, k);
     const plan = nativeAddon().createDecodePlan(sizes, arrays, Int32Array.from(dtypes));
-    const e0 = weights.layers[0]!.moe!.experts[0]!;
     return new FusedDecode({ attentionBytes, expertBytes: e0.gate.data.byteLength + e0.up.data.byteLength + e0.down.data.byteLength }, plan, cfg.numLayers, E, k, rule);
   }
 

@@ -3,6 +3,7 @@ import type { AttentionSeq, Backend } from '../tensor/backend.js';
 import { Scratch } from '../tensor/scratch.js';
 import type { Weight } from '../tensor/weight.js';
 import { readRows } from '../tensor/weight.js';
+import { isQuantType } from '../tensor/quant/formats.js';
 import { rowRange } from '../moe/buffers.js';
 import type { DispatchPolicy } from '../moe/dispatch.js';
 import type { ExpertProvider } from '../moe/expert-provider.js';
@@ -264,7 +265,7 @@ function clamp(m: Float32Array, c: number): void {
 /** The weights as one [Σ rows, K] weight when they are consecutive rows of one buffer in one plain dtype; else undefined. */
 function adjacentRows(ws: readonly Weight[]): Weight | undefined {
   const first = ws[0]!;
-  if (!['f32', 'bf16', 'f16'].includes(first.dtype)) return undefined;
+  if (isQuantType(first.dtype)) return undefined;
   const K = first.shape[1]!;
   let rows = 0;
   let end = first.data.byteOffset;
